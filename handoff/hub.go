@@ -1,11 +1,177 @@
 package handoff
 
-import "github.com/gripd/gripd/grip"
+import (
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
 
-// Hub is the channel index of parked connections on this instance.
-// (Work in progress: the real implementation lands shortly.)
-type Hub struct{}
+	"github.com/gripd/gripd/grip"
+)
 
-// Deliver hands published items to every subscriber of their channels.
-// It never blocks on a slow subscriber.
-func (h *Hub) Deliver(items []grip.Item) {}
+// Config sets the hub's limits.
+type Config struct {
+	// QueueSize is how many items may wait for one subscriber; one more and
+	// the subscriber is disconnected as too slow. Default 100 (Pushpin's
+	// per-session queue).
+	QueueSize int
+}
+
+// shardCount spreads channels over independent locks so that fan-out on
+// one channel does not wait for subscribes on another.
+const shardCount = 64
+
+// Hub is the channel index of parked connections on this instance. It is
+// safe for concurrent use.
+type Hub struct {
+	queueSize int
+	seed      maphash.Seed
+	shards    [shardCount]shard
+
+	subscribers atomic.Int64 // live subscriptions
+	slow        atomic.Int64 // disconnected for a full queue, ever
+	delivered   atomic.Int64 // items queued to subscribers, ever
+	closed      atomic.Bool
+}
+
+type shard struct {
+	// mu is held for the whole fan-out of an item so that every subscriber
+	// of a channel sees the channel's items in the same order.
+	mu       sync.Mutex
+	channels map[string]map[*Subscriber]struct{}
+}
+
+// NewHub returns an empty hub.
+func NewHub(cfg Config) *Hub {
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = 100
+	}
+	h := &Hub{queueSize: cfg.QueueSize, seed: maphash.MakeSeed()}
+	for i := range h.shards {
+		h.shards[i].channels = map[string]map[*Subscriber]struct{}{}
+	}
+	return h
+}
+
+func (h *Hub) shardFor(channel string) *shard {
+	return &h.shards[maphash.String(h.seed, channel)%shardCount]
+}
+
+// Subscribe parks a new subscriber of the given kind on channels. The
+// caller must call Unsubscribe when it is done with it, whatever ended it.
+func (h *Hub) Subscribe(kind Kind, channels []string) *Subscriber {
+	s := &Subscriber{
+		kind:     kind,
+		channels: channels,
+		queue:    make(chan *grip.Item, h.queueSize),
+		done:     make(chan struct{}),
+	}
+	if h.closed.Load() {
+		s.end(ErrClosed)
+		return s
+	}
+	for _, ch := range channels {
+		sh := h.shardFor(ch)
+		sh.mu.Lock()
+		subs := sh.channels[ch]
+		if subs == nil {
+			subs = map[*Subscriber]struct{}{}
+			sh.channels[ch] = subs
+		}
+		subs[s] = struct{}{}
+		sh.mu.Unlock()
+	}
+	h.subscribers.Add(1)
+	return s
+}
+
+// Unsubscribe removes s from all its channels at once. It is safe to call
+// more than once.
+func (h *Hub) Unsubscribe(s *Subscriber) {
+	removed := false
+	for _, ch := range s.channels {
+		sh := h.shardFor(ch)
+		sh.mu.Lock()
+		if subs := sh.channels[ch]; subs != nil {
+			if _, ok := subs[s]; ok {
+				delete(subs, s)
+				removed = true
+			}
+			if len(subs) == 0 {
+				delete(sh.channels, ch)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	if removed {
+		h.subscribers.Add(-1)
+	}
+}
+
+// Deliver hands published items, in order, to every subscriber of their
+// channels that takes one of their formats. It never blocks: a subscriber
+// whose queue is full is ended with ErrSlow.
+func (h *Hub) Deliver(items []grip.Item) {
+	for i := range items {
+		it := &items[i]
+		sh := h.shardFor(it.Channel)
+		sh.mu.Lock()
+		for s := range sh.channels[it.Channel] {
+			if !s.wants(it) {
+				continue
+			}
+			select {
+			case s.queue <- it:
+				h.delivered.Add(1)
+			default:
+				if s.end(ErrSlow) {
+					h.slow.Add(1)
+				}
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// Close ends every subscription with ErrClosed; later subscriptions end at
+// once. Owners still call Unsubscribe.
+func (h *Hub) Close() {
+	h.closed.Store(true)
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.Lock()
+		for _, subs := range sh.channels {
+			for s := range subs {
+				s.end(ErrClosed)
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// Stats are the hub's counters.
+type Stats struct {
+	Subscribers int64 // live subscriptions now
+	Channels    int   // channels with at least one subscriber now
+	Slow        int64 // subscribers disconnected for a full queue, ever
+	Delivered   int64 // items queued to subscribers, ever
+}
+
+// Stats reports the hub's counters.
+func (h *Hub) Stats() Stats {
+	st := Stats{Subscribers: h.subscribers.Load(), Slow: h.slow.Load(), Delivered: h.delivered.Load()}
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.Lock()
+		st.Channels += len(sh.channels)
+		sh.mu.Unlock()
+	}
+	return st
+}
+
+// SubscriberCount reports how many subscribers channel has now.
+func (h *Hub) SubscriberCount(channel string) int {
+	sh := h.shardFor(channel)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return len(sh.channels[channel])
+}

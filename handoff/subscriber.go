@@ -1,0 +1,97 @@
+package handoff
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/gripd/gripd/grip"
+)
+
+// Kind is what a subscriber is; it decides which format of an item it
+// takes.
+type Kind int
+
+// The kinds of subscriber.
+const (
+	KindResponse  Kind = iota // a held long-poll: takes http-response
+	KindStream                // an open HTTP stream: takes http-stream
+	KindWebSocket             // a WebSocket: takes ws-message
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindResponse:
+		return "response"
+	case KindStream:
+		return "stream"
+	case KindWebSocket:
+		return "ws"
+	}
+	return "unknown"
+}
+
+// Why a subscriber was ended by the hub rather than by its owner.
+var (
+	ErrSlow   = errors.New("subscriber too slow: its queue was full")
+	ErrClosed = errors.New("hub closed")
+)
+
+// Subscriber is one parked connection's subscription to some channels.
+// Its owner reads items from C until Done is closed or it unsubscribes.
+type Subscriber struct {
+	kind     Kind
+	channels []string
+	queue    chan *grip.Item
+
+	endOnce sync.Once
+	done    chan struct{}
+	err     error // set before done is closed
+}
+
+// Kind reports what the subscriber is.
+func (s *Subscriber) Kind() Kind { return s.kind }
+
+// Channels reports the channels the subscriber is on.
+func (s *Subscriber) Channels() []string { return s.channels }
+
+// C delivers the items published to the subscriber's channels, in the
+// order they were published on each channel. Each item carries the
+// subscriber's format (the hub does not queue items that lack it).
+func (s *Subscriber) C() <-chan *grip.Item { return s.queue }
+
+// Done is closed when the hub ended the subscription; Err says why.
+func (s *Subscriber) Done() <-chan struct{} { return s.done }
+
+// Err is ErrSlow or ErrClosed once Done is closed, else nil.
+func (s *Subscriber) Err() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
+}
+
+// end closes done once, recording why.
+func (s *Subscriber) end(err error) bool {
+	ended := false
+	s.endOnce.Do(func() {
+		s.err = err
+		close(s.done)
+		ended = true
+	})
+	return ended
+}
+
+// wants reports whether the subscriber takes a format of the item.
+func (s *Subscriber) wants(it *grip.Item) bool {
+	switch s.kind {
+	case KindResponse:
+		return it.HTTPResponse != nil && it.HTTPResponse.Action != grip.ActionHint
+	case KindStream:
+		return it.HTTPStream != nil && it.HTTPStream.Action != grip.ActionHint
+	case KindWebSocket:
+		return it.WSMessage != nil
+	}
+	return false
+}

@@ -1,0 +1,215 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/handoff"
+)
+
+// modifyResponse acts on a backend response that carries GRIP
+// instructions. A response without a hold is rewritten in place and left
+// to the reverse proxy to send; a hold is served here, to the end, and
+// errHandled tells the reverse proxy that the client has been answered.
+func (s *Server) modifyResponse(resp *http.Response) error {
+	st := stateFrom(resp.Request.Context())
+	if st.route.NoGrip || !grip.HasInstruction(resp.Header) {
+		return nil
+	}
+	var body []byte
+	if grip.IsInstruct(resp.Header) {
+		b, err := readLimited(resp.Body, grip.MaxInstructBody)
+		if err != nil {
+			return s.instructionFailed(st, resp, err)
+		}
+		body = b
+	}
+	inst, err := grip.ParseInstruction(resp.StatusCode, resp.Header, body)
+	if err != nil {
+		return s.instructionFailed(st, resp, err)
+	}
+	st.hold, st.chans = inst.Hold, inst.Channels
+	switch inst.Hold {
+	case grip.HoldResponse:
+		if body == nil {
+			b, err := readLimited(resp.Body, grip.MaxInstructBody)
+			if err != nil {
+				return s.instructionFailed(st, resp, err)
+			}
+			inst.Response.Body = b
+		}
+		resp.Body.Close()
+		s.holdResponse(st, resp.Request, inst)
+		return errHandled
+	case grip.HoldStream:
+		var initial io.Reader = resp.Body
+		if body != nil {
+			initial = bytes.NewReader(inst.Response.Body)
+		}
+		s.holdStream(st, resp.Request, inst, initial)
+		resp.Body.Close()
+		return errHandled
+	}
+	// No hold: the client gets the response itself, without Grip-* headers.
+	if body != nil {
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(inst.Response.Body))
+		resp.ContentLength = int64(len(inst.Response.Body))
+		inst.Response.Header.Set("Content-Length", strconv.Itoa(len(inst.Response.Body)))
+	}
+	resp.StatusCode = inst.Response.Code
+	resp.Status = ""
+	resp.Header = inst.Response.Header
+	return nil
+}
+
+// instructionFailed answers 502 for an instruction gripd cannot act on,
+// and logs what was wrong with it: the backend's developer needs that.
+func (s *Server) instructionFailed(st *requestState, resp *http.Response, err error) error {
+	resp.Body.Close()
+	st.log.Error().Str("route", st.route.ID).Str("backend", st.backend).Err(err).Msg("bad GRIP instruction from backend")
+	writeText(st.w, http.StatusBadGateway, "Error while proxying to origin.\n")
+	return errHandled
+}
+
+// readLimited reads all of r, failing if it holds more than limit bytes.
+func readLimited(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading backend body: %w", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("backend body over %d bytes cannot carry a GRIP instruction", limit)
+	}
+	return b, nil
+}
+
+func channelNames(chans []grip.Channel) []string {
+	names := make([]string, len(chans))
+	for i, c := range chans {
+		names[i] = c.Name
+	}
+	return names
+}
+
+// holdResponse parks a long-poll until a publish or its timeout.
+func (s *Server) holdResponse(st *requestState, r *http.Request, inst *grip.Instruction) {
+	hub := s.cfg.Hub
+	sub := hub.Subscribe(handoff.KindResponse, channelNames(inst.Channels))
+	defer hub.Unsubscribe(sub)
+	pub, err := handoff.HoldResponse(r.Context(), sub, inst.Timeout)
+	switch {
+	case errors.Is(err, handoff.ErrSlow):
+		st.end = "slow"
+		writeText(st.w, http.StatusServiceUnavailable, "Subscriber queue overflow.\n")
+	case err != nil:
+		st.end = "client gone"
+		st.w.status = statusClientClosed
+	case pub == nil:
+		st.end = "timeout"
+		writeResponse(st, inst.Response.Code, inst.Response.Header, inst.Response.Body)
+	default:
+		st.end = "published"
+		header := inst.Response.Header.Clone()
+		for k, vs := range pub.Header {
+			header[http.CanonicalHeaderKey(k)] = vs
+		}
+		if expose := header.Values("Grip-Expose-Headers"); len(expose) > 0 {
+			header = grip.KeepHeaders(header, expose)
+		}
+		grip.StripGripHeaders(header)
+		code := pub.Code
+		if code == 0 {
+			code = http.StatusOK
+		}
+		writeResponse(st, code, header, pub.Body)
+	}
+}
+
+// writeResponse sends a complete response whose body is in memory.
+func writeResponse(st *requestState, code int, header http.Header, body []byte) {
+	if code < 100 || code > 999 {
+		st.log.Error().Str("route", st.route.ID).Int("code", code).Msg("invalid status code in GRIP response")
+		writeText(st.w, http.StatusBadGateway, "Error while proxying to origin.\n")
+		return
+	}
+	h := st.w.Header()
+	for k, vs := range header {
+		h[k] = vs
+	}
+	h.Del("Transfer-Encoding")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	st.w.WriteHeader(code)
+	_, _ = st.w.Write(body)
+}
+
+// holdStream sends a stream hold's initial response, then parks it and
+// appends what is published until something ends it.
+func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instruction, initial io.Reader) {
+	hub := s.cfg.Hub
+	// Subscribe before the client sees anything, so nothing published after
+	// the backend answered is missed.
+	sub := hub.Subscribe(handoff.KindStream, channelNames(inst.Channels))
+	defer hub.Unsubscribe(sub)
+
+	code := inst.Response.Code
+	if code < 100 || code > 999 {
+		writeResponse(st, code, nil, nil) // answers 502 and logs
+		return
+	}
+	h := st.w.Header()
+	for k, vs := range inst.Response.Header {
+		h[k] = vs
+	}
+	h.Del("Content-Length")
+	st.w.WriteHeader(code)
+	sw := &streamWriter{w: st.w, rc: http.NewResponseController(st.w), timeout: s.cfg.WriteTimeout}
+	if _, err := io.Copy(sw, initial); err != nil {
+		st.end = "initial body: " + err.Error()
+		return
+	}
+	if err := sw.Flush(); err != nil {
+		st.end = "client gone"
+		return
+	}
+	end, err := handoff.HoldStream(r.Context(), sub, sw, inst.KeepAlive)
+	st.end = string(end)
+	switch end {
+	case handoff.EndSlow, handoff.EndWrite:
+		st.log.Warn().Str("route", st.route.ID).Str("remote", r.RemoteAddr).Err(err).Msg("stream client dropped")
+		abort(sw.rc)
+	}
+	_ = sw.rc.SetWriteDeadline(time.Time{})
+}
+
+// abort drops a client connection without ending the response cleanly,
+// so the client can tell it missed data.
+func abort(rc *http.ResponseController) {
+	if conn, _, err := rc.Hijack(); err == nil {
+		conn.Close()
+	}
+}
+
+// streamWriter writes to a held stream with a deadline on every write, so
+// a client that stops reading is dropped instead of pinning its goroutine.
+type streamWriter struct {
+	w       io.Writer
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (sw *streamWriter) Write(p []byte) (int, error) {
+	_ = sw.rc.SetWriteDeadline(time.Now().Add(sw.timeout))
+	return sw.w.Write(p)
+}
+
+func (sw *streamWriter) Flush() error {
+	_ = sw.rc.SetWriteDeadline(time.Now().Add(sw.timeout))
+	return sw.rc.Flush()
+}

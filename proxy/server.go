@@ -1,0 +1,269 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/handoff"
+)
+
+// Config is what a Server needs. Zero durations take their defaults.
+type Config struct {
+	// Table is the route table. Required.
+	Table *Table
+	// Hub parks held connections. Required.
+	Hub *handoff.Hub
+	// SigIss and SigKey sign Grip-Sig for routes that set neither. With no
+	// key, no Grip-Sig is sent. Defaults: "gripd", none.
+	SigIss string
+	SigKey []byte
+	// BackendTimeout is how long to wait for a backend's response headers
+	// before answering 504. Default 30s.
+	BackendTimeout time.Duration
+	// DialTimeout is how long to wait for a backend connection (and TLS
+	// handshake) before trying the next backend. Default 5s.
+	DialTimeout time.Duration
+	// WriteTimeout is how long one write to a held stream may take before
+	// the client is dropped as stalled. Default 30s.
+	WriteTimeout time.Duration
+	// Log receives one line per client request and the errors.
+	Log zerolog.Logger
+}
+
+// Server forwards client requests to backends and acts on GRIP
+// instructions in their responses. It is an http.Handler.
+type Server struct {
+	cfg     Config
+	table   atomic.Pointer[Table]
+	rp      *httputil.ReverseProxy
+	fo      *failover
+	signers sync.Map // route ID -> *grip.Signer
+	rr      sync.Map // route ID -> *atomic.Uint64 (round-robin counters)
+}
+
+// NewServer returns a Server for cfg.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Table == nil || cfg.Hub == nil {
+		return nil, errors.New("proxy: Config needs a Table and a Hub")
+	}
+	if cfg.SigIss == "" {
+		cfg.SigIss = "gripd"
+	}
+	if cfg.BackendTimeout <= 0 {
+		cfg.BackendTimeout = 30 * time.Second
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 30 * time.Second
+	}
+	s := &Server{cfg: cfg}
+	s.table.Store(cfg.Table)
+	s.fo = &failover{
+		secure:   newTransport(cfg, false),
+		insecure: newTransport(cfg, true),
+		health:   map[string]*backendState{},
+	}
+	s.rp = &httputil.ReverseProxy{
+		Rewrite:        s.rewrite,
+		Transport:      s.fo,
+		ModifyResponse: s.modifyResponse,
+		ErrorHandler:   s.errorHandler,
+		BufferPool:     newBufferPool(),
+		FlushInterval:  0, // streaming responses (SSE, unknown length) are flushed at once anyway
+	}
+	return s, nil
+}
+
+// SetTable swaps the route table; requests under way keep the old one.
+func (s *Server) SetTable(t *Table) { s.table.Store(t) }
+
+// requestState travels in the request context from ServeHTTP through the
+// reverse proxy's hooks, and ends up in the access log line.
+type requestState struct {
+	srv     *Server
+	route   *Route
+	w       *responseLog
+	rrStart int
+	backend string
+	hold    grip.HoldMode
+	chans   []grip.Channel
+	end     string // how a hold ended
+	log     zerolog.Logger
+}
+
+type stateKey struct{}
+
+func stateFrom(ctx context.Context) *requestState {
+	return ctx.Value(stateKey{}).(*requestState)
+}
+
+func (st *requestState) logDial(host string, err error) {
+	st.log.Warn().Str("route", st.route.ID).Str("backend", host).Err(err).Msg("backend refused the connection; trying the next")
+}
+
+// ServeHTTP routes, forwards and logs one client request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	lw := &responseLog{ResponseWriter: w}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	route, ok := s.table.Load().Match(host, r.URL.EscapedPath())
+	if !ok {
+		writeText(lw, http.StatusBadGateway, "No route for host: "+host+"\n")
+		s.logRequest(r, &requestState{w: lw}, start)
+		return
+	}
+	st := &requestState{srv: s, route: route, w: lw, log: s.cfg.Log}
+	if route.Balance == BalanceRoundRobin && len(route.Backends) > 1 {
+		c, _ := s.rr.LoadOrStore(route.ID, new(atomic.Uint64))
+		st.rrStart = int(c.(*atomic.Uint64).Add(1) % uint64(len(route.Backends)))
+	}
+	ctx := context.WithValue(r.Context(), stateKey{}, st)
+	s.rp.ServeHTTP(lw, r.WithContext(ctx))
+	s.logRequest(r, st, start)
+}
+
+func (s *Server) signer(r *Route) *grip.Signer {
+	if v, ok := s.signers.Load(r.ID); ok {
+		return v.(*grip.Signer)
+	}
+	iss, key := s.cfg.SigIss, s.cfg.SigKey
+	if r.SigIss != "" {
+		iss = r.SigIss
+	}
+	if len(r.SigKey) > 0 {
+		key = r.SigKey
+	}
+	v, _ := s.signers.LoadOrStore(r.ID, grip.NewSigner(iss, key))
+	return v.(*grip.Signer)
+}
+
+// rewrite builds the backend request from the client's.
+func (s *Server) rewrite(pr *httputil.ProxyRequest) {
+	st := stateFrom(pr.In.Context())
+	route := st.route
+	out := pr.Out
+	// The backend is picked by the failover transport; these are placeholders.
+	out.URL.Scheme = route.Backends[0].URL.Scheme
+	out.URL.Host = route.Backends[0].URL.Host
+	if route.StripChars > 0 || route.ReplacePrefix != nil {
+		path := route.RewritePath(pr.In.URL.EscapedPath())
+		out.URL.RawPath = path
+		out.URL.Path = unescapePath(path)
+	}
+	out.Host = pr.In.Host
+	out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+	pr.SetXForwarded()
+	for k, vs := range route.SetHeaders {
+		if len(vs) == 0 || vs[0] == "" {
+			out.Header.Del(k)
+		} else {
+			out.Header[k] = vs
+		}
+	}
+	if route.NoGrip {
+		return
+	}
+	// Grip-* headers are the backend's to trust; never a client's.
+	grip.StripGripHeaders(out.Header)
+	tok, err := s.signer(route).Token(time.Now())
+	if err != nil {
+		st.log.Error().Err(err).Str("route", route.ID).Msg("cannot sign Grip-Sig")
+	} else if tok != "" {
+		out.Header.Set("Grip-Sig", tok)
+	}
+	out.Header.Set("Grip-Feature", grip.Feature)
+}
+
+// errHandled tells the error handler that modifyResponse has already
+// answered the client (a GRIP hold or an instruction error).
+var errHandled = errors.New("response handled by GRIP")
+
+func (s *Server) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	st := stateFrom(r.Context())
+	switch {
+	case errors.Is(err, errHandled):
+		return
+	case r.Context().Err() != nil:
+		st.end = "client gone"
+		st.w.status = statusClientClosed
+		return
+	case errors.Is(err, errNoBackend):
+		st.log.Error().Str("route", st.route.ID).Err(err).Msg("no backend reachable")
+		writeText(w, http.StatusBadGateway, "Error while proxying to origin.\n")
+	case isTimeout(err):
+		st.log.Error().Str("route", st.route.ID).Str("backend", st.backend).Err(err).Msg("backend timed out")
+		writeText(w, http.StatusGatewayTimeout, "Backend timed out.\n")
+	default:
+		st.log.Error().Str("route", st.route.ID).Str("backend", st.backend).Err(err).Msg("proxying to backend failed")
+		if st.w.status == 0 {
+			writeText(w, http.StatusBadGateway, "Error while proxying to origin.\n")
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// statusClientClosed is logged (never sent) when the client went away
+// before it was answered, as nginx does.
+const statusClientClosed = 499
+
+func writeText(w http.ResponseWriter, code int, body string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(body))
+}
+
+func (s *Server) logRequest(r *http.Request, st *requestState, start time.Time) {
+	status := st.w.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	lvl := zerolog.InfoLevel
+	if status >= 500 && status != statusClientClosed {
+		lvl = zerolog.WarnLevel
+	}
+	ev := s.cfg.Log.WithLevel(lvl)
+	if !ev.Enabled() {
+		return
+	}
+	ev = ev.Str("method", r.Method).Str("path", r.URL.Path).Str("host", r.Host).
+		Str("remote", r.RemoteAddr).Int("status", status).Int64("bytes", st.w.bytes).
+		Dur("duration", time.Since(start))
+	if st.route != nil {
+		ev = ev.Str("route", st.route.ID)
+	}
+	if st.backend != "" {
+		ev = ev.Str("backend", st.backend)
+	}
+	if st.hold != grip.HoldNone {
+		names := make([]string, len(st.chans))
+		for i, c := range st.chans {
+			names[i] = c.Name
+		}
+		ev = ev.Str("hold", string(st.hold)).Str("channels", strings.Join(names, ","))
+	}
+	if st.end != "" {
+		ev = ev.Str("end", st.end)
+	}
+	ev.Msg("request")
+}
