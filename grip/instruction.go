@@ -141,7 +141,7 @@ func StripGripHeaders(h http.Header) {
 // (IsInstruct); for the header form it may be nil and is only copied into
 // Response.Body.
 func ParseInstruction(code int, h http.Header, body []byte) (*Instruction, error) {
-	inst, err := parseHeaders(code, h)
+	inst, err := parseGripHeaders(code, h)
 	if err != nil {
 		return nil, err
 	}
@@ -157,8 +157,8 @@ func ParseInstruction(code int, h http.Header, body []byte) (*Instruction, error
 	return inst, nil
 }
 
-// parseHeaders builds an instruction from the Grip-* headers.
-func parseHeaders(code int, h http.Header) (*Instruction, error) {
+// parseGripHeaders builds an instruction from the Grip-* headers.
+func parseGripHeaders(code int, h http.Header) (*Instruction, error) {
 	inst := &Instruction{Timeout: DefaultTimeout, Response: Response{Code: code, Header: h.Clone()}}
 	if inst.Response.Header == nil {
 		inst.Response.Header = http.Header{}
@@ -191,7 +191,7 @@ func parseHeaders(code int, h http.Header) (*Instruction, error) {
 		inst.KeepAlive = ka
 	}
 	if lines := h.Values("Grip-Set-Meta"); len(lines) > 0 {
-		meta, err := parseMeta(lines)
+		meta, err := parseSetMeta(lines)
 		if err != nil {
 			return nil, fmt.Errorf("Grip-Set-Meta: %w", err)
 		}
@@ -365,7 +365,7 @@ func decodeCString(s string) ([]byte, error) {
 	return out, nil
 }
 
-func parseMeta(lines []string) (map[string]string, error) {
+func parseSetMeta(lines []string) (map[string]string, error) {
 	values, err := parseHeaderList(lines)
 	if err != nil {
 		return nil, err
