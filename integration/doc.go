@@ -1,0 +1,10 @@
+// Package integration holds gripd's black-box integration tests. They start
+// real processes — the gripd binary built from ./cmd/gripd, Node backends and
+// publishers written with the GRIP client libraries (@fanoutio/grip,
+// @fanoutio/serve-grip), and where needed other servers — and drive them only
+// over the network, the way a deployment would.
+//
+// The Node helpers live in js/ with their dependencies pinned in
+// package-lock.json; run `npm ci` in this directory before `go test`.
+// Set GRIPD_SKIP_NODE=1 to skip the tests that need Node.
+package integration
