@@ -7,4 +7,8 @@
 // The Node helpers live in js/ with their dependencies pinned in
 // package-lock.json; run `npm ci` in this directory before `go test`.
 // Set GRIPD_SKIP_NODE=1 to skip the tests that need Node.
+//
+// TestMain builds ../cmd/gripd once; GRIPD_BIN=/path/to/gripd tests a
+// prebuilt binary instead. GRIPD_LOG_LEVEL=debug passes --log-level to
+// gripd (its output is shown when a test fails).
 package integration

@@ -55,7 +55,10 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	if os.Getenv("GRIPD_SKIP_NODE") != "1" {
+	if bin := os.Getenv("GRIPD_BIN"); bin != "" {
+		// Test a prebuilt binary instead of building ../cmd/gripd.
+		gripdBin, buildErr = filepath.Abs(bin)
+	} else if os.Getenv("GRIPD_SKIP_NODE") != "1" {
 		dir, err := os.MkdirTemp("", "gripd-integration-")
 		if err != nil {
 			buildErr = err
