@@ -9,6 +9,6 @@
 // Set GRIPD_SKIP_NODE=1 to skip the tests that need Node.
 //
 // TestMain builds ../cmd/gripd once; GRIPD_BIN=/path/to/gripd tests a
-// prebuilt binary instead. GRIPD_LOG_LEVEL=debug passes --log-level to
-// gripd (its output is shown when a test fails).
+// prebuilt binary instead. gripd runs with --log-level debug (or
+// GRIPD_LOG_LEVEL); its output is shown when a test fails.
 package integration

@@ -268,9 +268,12 @@ routes:
 		}
 		args = []string{"--config", path}
 	}
-	if lvl := os.Getenv("GRIPD_LOG_LEVEL"); lvl != "" {
-		args = append(args, "--log-level", lvl)
+	// gripd's output is only shown when a test fails: make it useful.
+	lvl := os.Getenv("GRIPD_LOG_LEVEL")
+	if lvl == "" {
+		lvl = "debug"
 	}
+	args = append(args, "--log-level", lvl)
 	h.gripd = startProc(t, "gripd", nil, gripdBin, args...)
 
 	waitUntil(t, ctx, readyTimeout, "gripd to proxy GET /plain to the backend and its control API to answer GET / with 200", func() (bool, string) {
