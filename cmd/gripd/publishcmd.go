@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// defaultControlURL is where `gripd publish` posts when neither --url nor
+// $GRIP_URL says otherwise: the control API's default listener.
+const defaultControlURL = "http://127.0.0.1:5561"
+
+// publishTokenLifetime is how long the bearer token of --key stays valid.
+// It is only used for one request, so it is short.
+const publishTokenLifetime = 10 * time.Minute
+
+// runPublish is `gripd publish`, gripd's pushpin-publish: it publishes one
+// item to CHANNEL through the control API, filling all three formats so
+// every kind of subscriber gets it. It returns the exit code.
+func runPublish(args []string, stdout, stderr io.Writer) int {
+	return publishCommand(args, os.Stdin, os.Getenv("GRIP_URL"), stdout, stderr)
+}
+
+// publishCommand is runPublish with its inputs passed in, so tests need
+// neither a real stdin nor the environment.
+func publishCommand(args []string, stdin io.Reader, gripURL string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("gripd publish", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if gripURL == "" {
+		gripURL = defaultControlURL
+	}
+	baseURL := fs.String("url", gripURL, "control API base URL (default $GRIP_URL, else "+defaultControlURL+")")
+	id := fs.String("id", "", "item id")
+	prevID := fs.String("prev-id", "", "id of the item this one follows")
+	closeAll := fs.Bool("close", false, "close streams and WebSockets on the channel instead of sending content")
+	noEOL := fs.Bool("no-eol", false, "do not add a newline to the HTTP content")
+	key := fs.String("key", "", "sign a bearer token with this key (\"base64:...\" for a binary key)")
+	iss := fs.String("iss", "", "iss claim of the bearer token (with --key)")
+	user := fs.String("user", "", "basic auth credentials, user:password")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: gripd publish [flags] CHANNEL [CONTENT]\n\n"+
+			"Publishes CONTENT (read from stdin when omitted) to CHANNEL, as an\n"+
+			"http-response, an http-stream and a ws-message. Flags come before CHANNEL.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		fs.Usage()
+		return 2
+	}
+	if *key != "" && *user != "" {
+		fmt.Fprintln(stderr, "gripd publish: give --key or --user, not both")
+		return 2
+	}
+	if *iss != "" && *key == "" {
+		fmt.Fprintln(stderr, "gripd publish: --iss needs --key")
+		return 2
+	}
+
+	var content []byte
+	if !*closeAll {
+		if fs.NArg() == 2 {
+			content = []byte(fs.Arg(1))
+		} else {
+			var err error
+			if content, err = io.ReadAll(stdin); err != nil {
+				fmt.Fprintf(stderr, "gripd publish: reading stdin: %v\n", err)
+				return 1
+			}
+			// `echo hi | gripd publish ch` means "hi", not "hi\n" plus the
+			// newline added below.
+			content = bytes.TrimSuffix(content, []byte("\n"))
+		}
+	}
+
+	body, err := json.Marshal(map[string]any{"items": []any{publishItem(fs.Arg(0), *id, *prevID, content, *closeAll, !*noEOL)}})
+	if err != nil {
+		fmt.Fprintf(stderr, "gripd publish: %v\n", err)
+		return 1
+	}
+	authorization, err := publishAuthorization(*key, *iss, *user)
+	if err != nil {
+		fmt.Fprintf(stderr, "gripd publish: %v\n", err)
+		return 2
+	}
+
+	endpoint := strings.TrimRight(*baseURL, "/") + "/publish/"
+	req, err := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		fmt.Fprintf(stderr, "gripd publish: %v\n", err)
+		return 2
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Fprintf(stderr, "gripd publish: %v\n", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	reply, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		fmt.Fprintf(stderr, "gripd publish: reading the reply: %v\n", err)
+		return 1
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		fmt.Fprintf(stderr, "gripd publish: %s: %s\n", resp.Status, strings.TrimSpace(string(reply)))
+		return 1
+	}
+	fmt.Fprintln(stdout, strings.TrimSpace(string(reply)))
+	return 0
+}
+
+// publishItem builds the item as pushpin-publish does: the same content as
+// an http-response body, http-stream content and a ws-message, with a
+// newline added to the two HTTP ones when eol is set (a WebSocket message
+// is already framed). closeAll asks streams and WebSockets to close instead.
+// Content that is not UTF-8 goes base64-encoded in the -bin fields, since a
+// JSON string cannot carry it.
+func publishItem(channel, id, prevID string, content []byte, closeAll, eol bool) map[string]any {
+	item := map[string]any{"channel": channel}
+	if id != "" {
+		item["id"] = id
+	}
+	if prevID != "" {
+		item["prev-id"] = prevID
+	}
+	if closeAll {
+		item["formats"] = map[string]any{
+			"http-stream": map[string]any{"action": "close"},
+			"ws-message":  map[string]any{"action": "close"},
+		}
+		return item
+	}
+
+	httpContent := content
+	if eol {
+		httpContent = append(bytes.Clone(content), '\n')
+	}
+	// field returns the JSON field for content under name, or name-bin.
+	field := func(name string, b []byte) map[string]any {
+		if utf8.Valid(b) {
+			return map[string]any{name: string(b)}
+		}
+		return map[string]any{name + "-bin": base64.StdEncoding.EncodeToString(b)}
+	}
+	item["formats"] = map[string]any{
+		"http-response": field("body", httpContent),
+		"http-stream":   field("content", httpContent),
+		"ws-message":    field("content", content),
+	}
+	return item
+}
+
+// publishAuthorization returns the Authorization header value for --key
+// (a bearer JWT, HS256, claims iss and exp, as the GRIP libraries send it)
+// or --user (basic), or "" for neither.
+func publishAuthorization(key, iss, user string) (string, error) {
+	switch {
+	case key != "":
+		secret := []byte(key)
+		if rest, ok := strings.CutPrefix(key, "base64:"); ok {
+			var err error
+			if secret, err = base64.StdEncoding.DecodeString(rest); err != nil {
+				return "", fmt.Errorf("--key: invalid base64: %v", err)
+			}
+		}
+		claims := jwt.MapClaims{"exp": time.Now().Add(publishTokenLifetime).Unix()}
+		if iss != "" {
+			claims["iss"] = iss
+		}
+		token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+		if err != nil {
+			return "", fmt.Errorf("signing the token: %v", err)
+		}
+		return "Bearer " + token, nil
+	case user != "":
+		if !strings.Contains(user, ":") {
+			return "", errors.New("--user must be user:password")
+		}
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(user)), nil
+	}
+	return "", nil
+}

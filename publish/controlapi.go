@@ -1,0 +1,240 @@
+package publish
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/gripd/gripd/grip"
+	"github.com/rs/zerolog"
+)
+
+// DefaultMaxBodyBytes is Pushpin's limit on a publish body.
+const DefaultMaxBodyBytes = 1_000_000
+
+// ControlConfig configures the HTTP control API.
+type ControlConfig struct {
+	// Auth is the authentication POST /publish/ requires. Default: none,
+	// the API is open as Pushpin's is (keep it on a private listener then).
+	Auth Auth
+	// MaxBodyBytes is the largest publish body accepted; a bigger one is
+	// answered 400 "Request body too large.". Default (0):
+	// DefaultMaxBodyBytes, 1,000,000, as in Pushpin.
+	MaxBodyBytes int64
+}
+
+// ControlAPI is Pushpin's HTTP control API: GET / and POST /publish/.
+// It answers a publish only after the broker has taken the items, so a 200
+// means "accepted for delivery" and an error means "retry" (Pushpin
+// answers first and delivers afterwards, so its 200 promises nothing).
+//
+// Where it differs from Pushpin on purpose: it can require auth; it
+// accepts a chunked body without Content-Length (Pushpin answers 411,
+// but a publisher that streams its body has done nothing wrong); it
+// ignores a query string on /publish/ (Pushpin answers 404); it does not
+// send "Connection: close", so a publisher can keep its connection for
+// the next publish; and it has no POST /recover (gripd keeps no state a
+// recover would reload), which is a 404.
+type ControlAPI struct {
+	cfg       ControlConfig
+	broker    Broker
+	log       zerolog.Logger
+	jwtParser *jwt.Parser // nil when no JWT key is configured
+}
+
+// NewControlAPI returns the control API publishing through broker.
+func NewControlAPI(cfg ControlConfig, broker Broker, log zerolog.Logger) *ControlAPI {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	c := &ControlAPI{cfg: cfg, broker: broker, log: log}
+	if len(cfg.Auth.JWTKey) > 0 {
+		// HS256 only, as the GRIP libraries sign. jwt checks exp (and nbf)
+		// whenever the token carries them.
+		opts := []jwt.ParserOption{jwt.WithValidMethods([]string{"HS256"})}
+		if cfg.Auth.JWTIss != "" {
+			opts = append(opts, jwt.WithIssuer(cfg.Auth.JWTIss))
+		}
+		c.jwtParser = jwt.NewParser(opts...)
+	}
+	return c
+}
+
+// ServeHTTP answers one control API request, with Pushpin's status codes
+// and texts.
+func (c *ControlAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Pushpin negotiates before looking at the path, so even a 404 can be
+	// a 406 first.
+	asJSON, ok := negotiate(r.Header.Values("Accept"))
+	if !ok {
+		writeText(w, http.StatusNotAcceptable, "Not Acceptable. Supported formats are text/plain and application/json.\n")
+		return
+	}
+
+	// Pushpin drops one trailing slash, so /publish and /publish/ are the
+	// same; "/" stays "/".
+	path := r.URL.Path
+	if len(path) > 1 && strings.HasSuffix(path, "/") {
+		path = path[:len(path)-1]
+	}
+	switch path {
+	case "/":
+		// Any method, as in Pushpin; the banner tells a prober what this is.
+		writeText(w, http.StatusOK, "Pushpin API\n")
+	case "/publish":
+		c.servePublish(w, r, asJSON)
+	default:
+		writeText(w, http.StatusNotFound, "Not Found\n")
+	}
+}
+
+// servePublish handles /publish/: auth, method, body, parse, broker.
+func (c *ControlAPI) servePublish(w http.ResponseWriter, r *http.Request, asJSON bool) {
+	if !c.authorized(r) {
+		// The challenge names the scheme a publisher should use: Bearer
+		// when a JWT key is configured, else Basic.
+		if c.jwtParser != nil {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+		} else {
+			w.Header().Set("WWW-Authenticate", `Basic realm="gripd", charset="UTF-8"`)
+		}
+		writeText(w, http.StatusUnauthorized, "Unauthorized\n")
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeText(w, http.StatusMethodNotAllowed, "Method not allowed: "+r.Method+".\n")
+		return
+	}
+
+	// Refuse a declared oversize body before reading any of it; a chunked
+	// one is cut off by MaxBytesReader once it passes the limit.
+	if r.ContentLength > c.cfg.MaxBodyBytes {
+		writeText(w, http.StatusBadRequest, "Request body too large.\n")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeText(w, http.StatusBadRequest, "Request body too large.\n")
+			return
+		}
+		c.log.Debug().Err(err).Msg("publish: reading the body failed")
+		writeText(w, http.StatusBadRequest, "Failed to read request body.\n")
+		return
+	}
+
+	// Content-Type is ignored, as in Pushpin: `curl -d` sends a form type.
+	items, ignored, err := grip.ParsePublish(body)
+	if err != nil {
+		c.log.Debug().Str("error", err.Error()).Msg("publish refused")
+		writeText(w, http.StatusBadRequest, err.Error()+"\n")
+		return
+	}
+	if len(ignored) > 0 {
+		c.log.Warn().Strs("formats", ignored).Msg("publish: unknown formats ignored")
+	}
+
+	if len(items) > 0 {
+		if err := c.broker.Publish(r.Context(), items); err != nil {
+			c.log.Error().Err(err).Int("items", len(items)).Msg("publish: broker failed")
+			writeText(w, http.StatusServiceUnavailable, fmt.Sprintf("Publish failed: %v\n", err))
+			return
+		}
+	}
+	c.log.Debug().Int("items", len(items)).Strs("channels", channelsOf(items, 10)).Msg("published")
+
+	if asJSON {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, `{"message":"Published"}`+"\n")
+		return
+	}
+	writeText(w, http.StatusOK, "Published\n")
+}
+
+// authorized reports whether r carries credentials the config accepts.
+// With no auth configured every request is authorized. With both a JWT key
+// and Basic credentials configured, either is enough.
+func (c *ControlAPI) authorized(r *http.Request) bool {
+	a := c.cfg.Auth
+	basicOn := a.Username != "" || a.Password != ""
+	if c.jwtParser == nil && !basicOn {
+		return true
+	}
+	scheme, credentials, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	switch {
+	case c.jwtParser != nil && strings.EqualFold(scheme, "Bearer"):
+		_, err := c.jwtParser.Parse(strings.TrimSpace(credentials), func(*jwt.Token) (any, error) {
+			return a.JWTKey, nil
+		})
+		if err != nil {
+			// The error says what was wrong (expired, bad signature, iss);
+			// it never holds the token itself.
+			c.log.Debug().Err(err).Msg("publish: bearer token refused")
+			return false
+		}
+		return true
+	case basicOn && strings.EqualFold(scheme, "Basic"):
+		user, pass, ok := r.BasicAuth()
+		// Both comparisons always run, so timing does not tell which failed.
+		userOK := subtle.ConstantTimeCompare([]byte(user), []byte(a.Username)) == 1
+		passOK := subtle.ConstantTimeCompare([]byte(pass), []byte(a.Password)) == 1
+		return ok && userOK && passOK
+	}
+	return false
+}
+
+// negotiate picks the reply format from the Accept headers the way Pushpin
+// does: every listed type it knows counts, the last one wins (Pushpin does
+// not weigh q values), and no Accept header at all means text/plain. ok is
+// false when Accept lists only types it cannot serve (406).
+func negotiate(accept []string) (asJSON, ok bool) {
+	if len(accept) == 0 {
+		return false, true
+	}
+	for _, header := range accept {
+		for _, entry := range strings.Split(header, ",") {
+			mediaType, _, _ := strings.Cut(entry, ";")
+			switch strings.ToLower(strings.TrimSpace(mediaType)) {
+			case "text/plain", "text/*", "*/*", "*":
+				asJSON, ok = false, true
+			case "application/json", "application/*":
+				asJSON, ok = true, true
+			}
+		}
+	}
+	return asJSON, ok
+}
+
+// writeText writes a text/plain reply. Pushpin's replies are text/plain
+// without a charset; gripd sends the same.
+func writeText(w http.ResponseWriter, code int, text string) {
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, text)
+}
+
+// channelsOf lists the distinct channels of items, at most limit of them, so
+// that a log line stays short even for a large batch.
+func channelsOf(items []grip.Item, limit int) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, it := range items {
+		if seen[it.Channel] {
+			continue
+		}
+		if len(out) == limit {
+			out = append(out, fmt.Sprintf("(and more, %d items in all)", len(items)))
+			break
+		}
+		seen[it.Channel] = true
+		out = append(out, it.Channel)
+	}
+	return out
+}
