@@ -154,6 +154,11 @@ func ParseInstruction(code int, h http.Header, body []byte) (*Instruction, error
 			return nil, fmt.Errorf("%s body: %w", InstructContentType, err)
 		}
 	}
+	// Checked after the JSON overlay: a Grip-Hold header may get its
+	// channels from the instruct body.
+	if inst.Hold != HoldNone && len(inst.Channels) == 0 {
+		return nil, fmt.Errorf("Grip-Hold: %s hold without any Grip-Channel", inst.Hold)
+	}
 	return inst, nil
 }
 
@@ -216,9 +221,6 @@ func parseGripHeaders(code int, h http.Header) (*Instruction, error) {
 	StripGripHeaders(inst.Response.Header)
 	if len(expose) > 0 {
 		inst.Response.Header = KeepHeaders(inst.Response.Header, expose)
-	}
-	if inst.Hold != HoldNone && len(inst.Channels) == 0 {
-		return nil, fmt.Errorf("Grip-Hold: %s hold without any Grip-Channel", inst.Hold)
 	}
 	return inst, nil
 }
@@ -441,25 +443,29 @@ type instructJSON struct {
 
 // applyInstructJSON overlays the JSON form on the header-derived
 // instruction: the JSON's hold and response win; the headers of the
-// response that carried it are dropped, as Pushpin does.
+// response that carried it are dropped, as Pushpin does. A Grip-Status
+// header still sets the code and reason unless response.code is given.
 func (inst *Instruction) applyInstructJSON(body []byte) error {
 	var in instructJSON
 	if err := json.Unmarshal(body, &in); err != nil {
 		return fmt.Errorf("not valid JSON: %w", err)
 	}
-	inst.Response = Response{Code: http.StatusOK, Header: http.Header{}}
+	inst.Response = Response{Code: inst.Response.Code, Reason: inst.Response.Reason, Header: http.Header{}}
 	if r := in.Response; r != nil {
 		if r.Code != nil {
 			if *r.Code < 100 || *r.Code > 999 {
 				return fmt.Errorf("response.code %d out of range", *r.Code)
 			}
-			inst.Response.Code = *r.Code
+			inst.Response.Code, inst.Response.Reason = *r.Code, ""
 		}
-		inst.Response.Reason = r.Reason
+		if r.Reason != "" {
+			inst.Response.Reason = r.Reason
+		}
 		h, err := ParseHeaderJSON(r.Headers)
 		if err != nil {
 			return fmt.Errorf("response.headers: %w", err)
 		}
+		StripGripHeaders(h) // the client never sees Grip-* headers
 		inst.Response.Header = h
 		switch {
 		case r.Body != nil:

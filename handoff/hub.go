@@ -81,6 +81,11 @@ func (h *Hub) Subscribe(kind Kind, channels []string) *Subscriber {
 		sh.mu.Unlock()
 	}
 	h.subscribers.Add(1)
+	if h.closed.Load() {
+		// Close ran between the check above and the registration, and may
+		// have missed s.
+		s.end(ErrClosed)
+	}
 	return s
 }
 
