@@ -81,7 +81,9 @@ func NewServer(cfg Config) (*Server, error) {
 		ModifyResponse: s.modifyResponse,
 		ErrorHandler:   s.errorHandler,
 		BufferPool:     newBufferPool(),
-		FlushInterval:  0, // streaming responses (SSE, unknown length) are flushed at once anyway
+		// SSE and unknown-length responses are flushed at once; others at
+		// least this often, so a slowly trickling download still moves.
+		FlushInterval: 100 * time.Millisecond,
 	}
 	return s, nil
 }
