@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gripd/gripd/grip"
@@ -20,7 +21,7 @@ import (
 func (s *Server) modifyResponse(resp *http.Response) error {
 	st := stateFrom(resp.Request.Context())
 	if st.route.NoGrip || !grip.HasInstruction(resp.Header) {
-		return nil
+		return sizeSmallBody(resp)
 	}
 	var body []byte
 	if grip.IsInstruct(resp.Header) {
@@ -67,6 +68,52 @@ func (s *Server) modifyResponse(resp *http.Response) error {
 	resp.Status = ""
 	resp.Header = inst.Response.Header
 	return nil
+}
+
+// sizeSmallBody gives an unknown-length response a Content-Length when
+// its whole body arrives with the first read, as Pushpin does for small
+// chunked responses: clients and caches handle a sized response better.
+// Streaming content types are left alone so their headers go out at once.
+func sizeSmallBody(resp *http.Response) error {
+	if resp.ContentLength != -1 || resp.Body == nil || resp.Body == http.NoBody ||
+		resp.Request.Method == http.MethodHead || isStreamingType(resp.Header.Get("Content-Type")) {
+		return nil
+	}
+	buf := make([]byte, 4096)
+	n, err := resp.Body.Read(buf)
+	for n == 0 && err == nil {
+		n, err = resp.Body.Read(buf)
+	}
+	switch {
+	case err == io.EOF:
+		resp.Body.Close()
+		resp.Body = io.NopCloser(bytes.NewReader(buf[:n]))
+		resp.ContentLength = int64(n)
+		resp.Header.Set("Content-Length", strconv.Itoa(n))
+		resp.TransferEncoding = nil
+	case err != nil:
+		return fmt.Errorf("reading backend body: %w", err)
+	default:
+		resp.Body = readCloser{io.MultiReader(bytes.NewReader(buf[:n]), resp.Body), resp.Body}
+	}
+	return nil
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// isStreamingType reports content types whose responses are streams of
+// events, never to be held back waiting for a body.
+func isStreamingType(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	switch strings.ToLower(strings.TrimSpace(mt)) {
+	case "text/event-stream", "application/x-ndjson", "application/stream+json",
+		"application/json-seq", "multipart/x-mixed-replace", "application/grpc":
+		return true
+	}
+	return false
 }
 
 // instructionFailed answers 502 for an instruction gripd cannot act on,
