@@ -127,6 +127,7 @@ func (h *Hub) Deliver(items []grip.Item) {
 			select {
 			case s.queue <- it:
 				h.delivered.Add(1)
+				s.wake()
 			default:
 				if s.end(ErrSlow) {
 					h.slow.Add(1)

@@ -3,6 +3,7 @@ package handoff
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gripd/gripd/grip"
 )
@@ -43,6 +44,11 @@ type Subscriber struct {
 	channels []string
 	queue    chan *grip.Item
 
+	// notify, when set (by Park), is called after every item queued and
+	// when the subscription ends, so a parked stream needs no goroutine
+	// waiting on C.
+	notify atomic.Pointer[func()]
+
 	endOnce sync.Once
 	done    chan struct{}
 	err     error // set before done is closed
@@ -80,7 +86,17 @@ func (s *Subscriber) end(err error) bool {
 		close(s.done)
 		ended = true
 	})
+	if ended {
+		s.wake()
+	}
 	return ended
+}
+
+// wake calls the notify hook, if any.
+func (s *Subscriber) wake() {
+	if f := s.notify.Load(); f != nil {
+		(*f)()
+	}
 }
 
 // wants reports whether the subscriber takes a format of the item.

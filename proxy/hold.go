@@ -203,7 +203,12 @@ func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instru
 	// Subscribe before the client sees anything, so nothing published after
 	// the backend answered is missed.
 	sub := hub.Subscribe(handoff.KindStream, channelNames(inst.Channels))
-	defer hub.Unsubscribe(sub)
+	parked := false
+	defer func() {
+		if !parked {
+			hub.Unsubscribe(sub)
+		}
+	}()
 
 	code := inst.Response.Code
 	if code < 100 || code > 999 {
@@ -217,12 +222,15 @@ func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instru
 	h.Del("Content-Length")
 	st.w.WriteHeader(code)
 	sw := &streamWriter{w: st.w, rc: http.NewResponseController(st.w), timeout: s.cfg.WriteTimeout}
-	if _, err := io.Copy(sw, initial); err != nil {
+	if err := copyInitial(sw, initial); err != nil {
 		st.end = "initial body: " + err.Error()
 		return
 	}
 	if err := sw.Flush(); err != nil {
 		st.end = "client gone"
+		return
+	}
+	if parked = s.park(st, r, sw, sub, inst.KeepAlive); parked {
 		return
 	}
 	end, err := handoff.HoldStream(r.Context(), sub, sw, inst.KeepAlive)
@@ -234,6 +242,47 @@ func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instru
 	}
 	_ = sw.rc.SetWriteDeadline(time.Time{})
 }
+
+// park hands an HTTP/1.1 chunked stream to the hub (see handoff.Park), so
+// an idle held stream costs no goroutine stack of its own. HTTP/1.0, HEAD
+// and HTTP/2 streams stay in the goroutine-per-hold loop.
+func (s *Server) park(st *requestState, r *http.Request, sw *streamWriter, sub *handoff.Subscriber, ka *grip.KeepAlive) bool {
+	if r.ProtoMajor != 1 || r.ProtoMinor < 1 || r.Method == http.MethodHead {
+		return false
+	}
+	conn, _, err := sw.rc.Hijack()
+	if err != nil {
+		return false
+	}
+	_ = conn.SetWriteDeadline(time.Time{})
+	st.parked = true
+	entry := newAccessEntry(r, st, st.start)
+	log := st.log
+	s.cfg.Hub.Park(conn, sub, handoff.ParkConfig{
+		KeepAlive:    ka,
+		WriteTimeout: s.cfg.WriteTimeout,
+		OnEnd: func(end handoff.StreamEnd, n int64, err error) {
+			entry.end = string(end)
+			entry.bytes += n
+			if end == handoff.EndSlow || end == handoff.EndWrite {
+				log.Warn().Str("route", entry.route).Str("remote", entry.remote).Err(err).Msg("stream client dropped")
+			}
+			s.logAccess(entry)
+		},
+	})
+	return true
+}
+
+// copyInitial writes a stream hold's initial body without the 32 KiB
+// buffer io.Copy would allocate for every held stream.
+func copyInitial(w io.Writer, r io.Reader) error {
+	var buf [2048]byte
+	_, err := io.CopyBuffer(writerOnly{w}, readerOnly{r}, buf[:])
+	return err
+}
+
+type writerOnly struct{ io.Writer }
+type readerOnly struct{ io.Reader }
 
 // abort drops a client connection without ending the response cleanly,
 // so the client can tell it missed data.

@@ -102,6 +102,8 @@ type requestState struct {
 	hold    grip.HoldMode
 	chans   []grip.Channel
 	end     string // how a hold ended
+	parked  bool   // a parked stream owns the connection and logs at its end
+	start   time.Time
 	log     zerolog.Logger
 }
 
@@ -129,7 +131,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.logRequest(r, &requestState{w: lw}, start)
 		return
 	}
-	st := &requestState{srv: s, route: route, w: lw, log: s.cfg.Log}
+	st := &requestState{srv: s, route: route, w: lw, log: s.cfg.Log, start: start}
 	if route.Balance == BalanceRoundRobin && len(route.Backends) > 1 {
 		c, _ := s.rr.LoadOrStore(route.ID, new(atomic.Uint64))
 		st.rrStart = int(c.(*atomic.Uint64).Add(1) % uint64(len(route.Backends)))
@@ -235,8 +237,39 @@ func writeText(w http.ResponseWriter, code int, body string) {
 	_, _ = w.Write([]byte(body))
 }
 
+// accessEntry is one access-log line. It is a plain value so that a
+// parked stream can log when it ends without keeping the request alive.
+type accessEntry struct {
+	method, path, host, remote string
+	route, backend, end        string
+	hold                       grip.HoldMode
+	channels                   []grip.Channel
+	status                     int
+	bytes                      int64
+	start                      time.Time
+}
+
+func newAccessEntry(r *http.Request, st *requestState, start time.Time) accessEntry {
+	e := accessEntry{
+		method: r.Method, path: r.URL.Path, host: r.Host, remote: r.RemoteAddr,
+		backend: st.backend, end: st.end, hold: st.hold, channels: st.chans,
+		status: st.w.status, bytes: st.w.bytes, start: start,
+	}
+	if st.route != nil {
+		e.route = st.route.ID
+	}
+	return e
+}
+
 func (s *Server) logRequest(r *http.Request, st *requestState, start time.Time) {
-	status := st.w.status
+	if st.parked {
+		return // the parked stream logs when it ends
+	}
+	s.logAccess(newAccessEntry(r, st, start))
+}
+
+func (s *Server) logAccess(e accessEntry) {
+	status := e.status
 	if status == 0 {
 		status = http.StatusOK
 	}
@@ -248,24 +281,24 @@ func (s *Server) logRequest(r *http.Request, st *requestState, start time.Time) 
 	if !ev.Enabled() {
 		return
 	}
-	ev = ev.Str("method", r.Method).Str("path", r.URL.Path).Str("host", r.Host).
-		Str("remote", r.RemoteAddr).Int("status", status).Int64("bytes", st.w.bytes).
-		Dur("duration", time.Since(start))
-	if st.route != nil {
-		ev = ev.Str("route", st.route.ID)
+	ev = ev.Str("method", e.method).Str("path", e.path).Str("host", e.host).
+		Str("remote", e.remote).Int("status", status).Int64("bytes", e.bytes).
+		Dur("duration", time.Since(e.start))
+	if e.route != "" {
+		ev = ev.Str("route", e.route)
 	}
-	if st.backend != "" {
-		ev = ev.Str("backend", st.backend)
+	if e.backend != "" {
+		ev = ev.Str("backend", e.backend)
 	}
-	if st.hold != grip.HoldNone {
-		names := make([]string, len(st.chans))
-		for i, c := range st.chans {
+	if e.hold != grip.HoldNone {
+		names := make([]string, len(e.channels))
+		for i, c := range e.channels {
 			names[i] = c.Name
 		}
-		ev = ev.Str("hold", string(st.hold)).Str("channels", strings.Join(names, ","))
+		ev = ev.Str("hold", string(e.hold)).Str("channels", strings.Join(names, ","))
 	}
-	if st.end != "" {
-		ev = ev.Str("end", st.end)
+	if e.end != "" {
+		ev = ev.Str("end", e.end)
 	}
 	ev.Msg("request")
 }

@@ -1,0 +1,135 @@
+package handoff
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gripd/gripd/grip"
+)
+
+type parkResult struct {
+	end   StreamEnd
+	bytes int64
+	err   error
+}
+
+// parkPipe parks one end of a pipe on channel "p" and returns the other.
+func parkPipe(t *testing.T, h *Hub, ka *grip.KeepAlive) (*Subscriber, net.Conn, <-chan parkResult) {
+	t.Helper()
+	server, client := net.Pipe()
+	t.Cleanup(func() { client.Close() })
+	sub := h.Subscribe(KindStream, []string{"p"})
+	ended := make(chan parkResult, 1)
+	h.Park(server, sub, ParkConfig{KeepAlive: ka, WriteTimeout: time.Second, OnEnd: func(e StreamEnd, n int64, err error) {
+		ended <- parkResult{e, n, err}
+	}})
+	return sub, client, ended
+}
+
+func send(channel, content string) []grip.Item {
+	return []grip.Item{{Channel: channel, HTTPStream: &grip.HTTPStreamFormat{Action: grip.ActionSend, Content: []byte(content)}}}
+}
+
+func parkCloseItem(channel string) []grip.Item {
+	return []grip.Item{{Channel: channel, HTTPStream: &grip.HTTPStreamFormat{Action: grip.ActionClose}}}
+}
+
+func waitParkEnd(t *testing.T, ended <-chan parkResult) parkResult {
+	t.Helper()
+	select {
+	case r := <-ended:
+		return r
+	case <-time.After(2 * time.Second):
+		t.Fatal("parked stream did not end")
+	}
+	return parkResult{}
+}
+
+func TestParkedStreamWritesChunksInOrderThenCloses(t *testing.T) {
+	h := NewHub(Config{})
+	_, client, ended := parkPipe(t, h, nil)
+	h.Deliver(send("p", "hello"))
+	h.Deliver(append(send("p", strings.Repeat("x", 20)), parkCloseItem("p")...))
+	got, err := io.ReadAll(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "5\r\nhello\r\n14\r\n" + strings.Repeat("x", 20) + "\r\n0\r\n\r\n"
+	if string(got) != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	r := waitParkEnd(t, ended)
+	if r.end != EndClosed || r.bytes != int64(len(want)) {
+		t.Fatalf("ended %v with %d bytes", r.end, r.bytes)
+	}
+	if n := h.SubscriberCount("p"); n != 0 {
+		t.Fatalf("%d subscribers left", n)
+	}
+}
+
+func TestParkedStreamClientGone(t *testing.T) {
+	h := NewHub(Config{})
+	_, client, ended := parkPipe(t, h, nil)
+	client.Close()
+	if r := waitParkEnd(t, ended); r.end != EndClient {
+		t.Fatalf("ended %v", r.end)
+	}
+	if n := h.SubscriberCount("p"); n != 0 {
+		t.Fatalf("%d subscribers left", n)
+	}
+}
+
+func TestParkedStreamHubCloseEndsCleanly(t *testing.T) {
+	h := NewHub(Config{})
+	_, client, ended := parkPipe(t, h, nil)
+	done := make(chan string, 1)
+	go func() { b, _ := io.ReadAll(client); done <- string(b) }()
+	h.Close()
+	if got := <-done; got != "0\r\n\r\n" {
+		t.Fatalf("got %q", got)
+	}
+	if r := waitParkEnd(t, ended); r.end != EndShutdown {
+		t.Fatalf("ended %v", r.end)
+	}
+}
+
+func TestParkedStreamSlowClientDropped(t *testing.T) {
+	h := NewHub(Config{QueueSize: 2})
+	_, _, ended := parkPipe(t, h, nil) // the client end is never read
+	other := h.Subscribe(KindStream, []string{"p"})
+	defer h.Unsubscribe(other)
+	for range 10 {
+		h.Deliver(send("p", "data"))
+		<-other.C() // the other subscriber keeps up and gets every item
+	}
+	r := waitParkEnd(t, ended)
+	if r.end != EndSlow && r.end != EndWrite {
+		t.Fatalf("ended %v", r.end)
+	}
+	if other.Err() != nil {
+		t.Fatalf("the reading subscriber was ended too: %v", other.Err())
+	}
+}
+
+func TestParkedStreamKeepAlive(t *testing.T) {
+	for _, mode := range []grip.KeepAliveMode{grip.KeepAliveIdle, grip.KeepAliveInterval} {
+		t.Run(string(mode), func(t *testing.T) {
+			h := NewHub(Config{})
+			ka := &grip.KeepAlive{Data: []byte(":ka\n"), Timeout: 20 * time.Millisecond, Mode: mode}
+			_, client, _ := parkPipe(t, h, ka)
+			br := bufio.NewReader(client)
+			for range 3 {
+				client.SetReadDeadline(time.Now().Add(2 * time.Second))
+				var chunk [9]byte
+				if _, err := io.ReadFull(br, chunk[:]); err != nil || string(chunk[:]) != "4\r\n:ka\n\r\n" {
+					t.Fatalf("got %q (%v)", chunk, err)
+				}
+			}
+			h.Close()
+		})
+	}
+}
