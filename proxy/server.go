@@ -30,6 +30,9 @@ type Config struct {
 	// BackendTimeout is how long to wait for a backend's response headers
 	// before answering 504. Default 30s.
 	BackendTimeout time.Duration
+	// MaxConnsPerBackend caps the connections to one backend; requests
+	// beyond it wait for one to come free. Default 4096.
+	MaxConnsPerBackend int
 	// DialTimeout is how long to wait for a backend connection (and TLS
 	// handshake) before trying the next backend. Default 5s.
 	DialTimeout time.Duration
@@ -61,6 +64,9 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	if cfg.BackendTimeout <= 0 {
 		cfg.BackendTimeout = 30 * time.Second
+	}
+	if cfg.MaxConnsPerBackend <= 0 {
+		cfg.MaxConnsPerBackend = 4096
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 5 * time.Second

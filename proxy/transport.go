@@ -28,6 +28,7 @@ func newTransport(cfg Config, insecure bool) *http.Transport {
 		DialContext:           dialer.DialContext,
 		MaxIdleConns:          0,
 		MaxIdleConnsPerHost:   1024,
+		MaxConnsPerHost:       cfg.MaxConnsPerBackend,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   cfg.DialTimeout,
 		ResponseHeaderTimeout: cfg.BackendTimeout,

@@ -28,6 +28,11 @@ type Config struct {
 	// BackendTimeout is how long to wait for a backend's response headers
 	// (YAML backend_timeout, e.g. "30s"). Default 30s.
 	BackendTimeout time.Duration
+	// BackendMaxConns caps the connections to one backend (YAML
+	// backend_max_conns); requests beyond it wait for one to come free, so
+	// a burst of clients cannot exhaust gripd's file descriptors. Default
+	// 4096.
+	BackendMaxConns int
 	// Control configures the HTTP control (publish) API.
 	Control ControlConfig
 	// Signing is the server-wide Grip-Sig issuer and key; route lines may
@@ -62,10 +67,11 @@ type SigningConfig struct {
 // the values a file's missing keys take.
 func DefaultConfig() *Config {
 	return &Config{
-		Listen:         ":7999",
-		BackendTimeout: 30 * time.Second,
-		Control:        ControlConfig{Listen: "127.0.0.1:5561"},
-		Signing:        SigningConfig{Iss: "gripd"},
+		Listen:          ":7999",
+		BackendTimeout:  30 * time.Second,
+		BackendMaxConns: 4096,
+		Control:         ControlConfig{Listen: "127.0.0.1:5561"},
+		Signing:         SigningConfig{Iss: "gripd"},
 	}
 }
 
@@ -154,11 +160,12 @@ func firstBadRoute(routes []proxy.Route) int {
 // fileConfig mirrors the YAML file. An empty or missing string key takes
 // its default.
 type fileConfig struct {
-	Listen         string      `yaml:"listen"`
-	BackendTimeout string      `yaml:"backend_timeout"`
-	Control        fileControl `yaml:"control"`
-	Signing        fileSigning `yaml:"signing"`
-	Routes         []fileRoute `yaml:"routes"`
+	Listen          string      `yaml:"listen"`
+	BackendTimeout  string      `yaml:"backend_timeout"`
+	BackendMaxConns *int        `yaml:"backend_max_conns"`
+	Control         fileControl `yaml:"control"`
+	Signing         fileSigning `yaml:"signing"`
+	Routes          []fileRoute `yaml:"routes"`
 }
 
 // fileControl mirrors the control: section.
@@ -232,6 +239,13 @@ func (f *fileConfig) applyTop(cfg *Config, root *yaml.Node) error {
 				lineOf(root, "backend_timeout"), f.BackendTimeout)
 		}
 		cfg.BackendTimeout = timeout
+	}
+	if f.BackendMaxConns != nil {
+		if *f.BackendMaxConns < 1 {
+			return fmt.Errorf("line %d: backend_max_conns %d: must be at least 1",
+				lineOf(root, "backend_max_conns"), *f.BackendMaxConns)
+		}
+		cfg.BackendMaxConns = *f.BackendMaxConns
 	}
 	return nil
 }

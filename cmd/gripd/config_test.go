@@ -93,6 +93,7 @@ func TestParseConfigFull(t *testing.T) {
 	yamlText := `
 listen: "0.0.0.0:8080"
 backend_timeout: 1m30s
+backend_max_conns: 64
 control:
   listen: "127.0.0.1:6000"
   auth:
@@ -122,8 +123,9 @@ routes:
 	}
 	replacement := "/v2/"
 	want := &Config{
-		Listen:         "0.0.0.0:8080",
-		BackendTimeout: 90 * time.Second,
+		Listen:          "0.0.0.0:8080",
+		BackendTimeout:  90 * time.Second,
+		BackendMaxConns: 64,
 		Control: ControlConfig{
 			Listen: "127.0.0.1:6000",
 			Auth:   publish.Auth{JWTKey: []byte("hello"), JWTIss: "backend", Username: "u", Password: "p"},
@@ -163,10 +165,11 @@ routes:
 
 func TestDefaultConfig(t *testing.T) {
 	want := &Config{
-		Listen:         ":7999",
-		BackendTimeout: 30 * time.Second,
-		Control:        ControlConfig{Listen: "127.0.0.1:5561"},
-		Signing:        SigningConfig{Iss: "gripd"},
+		Listen:          ":7999",
+		BackendTimeout:  30 * time.Second,
+		BackendMaxConns: 4096,
+		Control:         ControlConfig{Listen: "127.0.0.1:5561"},
+		Signing:         SigningConfig{Iss: "gripd"},
 	}
 	if got := DefaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("DefaultConfig() = %+v, want %+v", got, want)
@@ -225,6 +228,11 @@ func TestParseConfigErrors(t *testing.T) {
 			name:    "two documents",
 			yaml:    route + "---\nlisten: \":1\"\n",
 			wantErr: []string{"one YAML document"},
+		},
+		{
+			name:    "backend_max_conns below one",
+			yaml:    "backend_max_conns: 0\n",
+			wantErr: []string{"line 1", "backend_max_conns 0", "at least 1"},
 		},
 		{
 			name:    "bad duration",

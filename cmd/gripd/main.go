@@ -143,12 +143,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 func serve(ctx context.Context, cfg *Config, table *proxy.Table, log zerolog.Logger) error {
 	hub := handoff.NewHub(handoff.Config{})
 	px, err := proxy.NewServer(proxy.Config{
-		Table:          table,
-		Hub:            hub,
-		SigIss:         cfg.Signing.Iss,
-		SigKey:         cfg.Signing.Key,
-		BackendTimeout: cfg.BackendTimeout,
-		Log:            log,
+		Table:              table,
+		Hub:                hub,
+		SigIss:             cfg.Signing.Iss,
+		SigKey:             cfg.Signing.Key,
+		BackendTimeout:     cfg.BackendTimeout,
+		MaxConnsPerBackend: cfg.BackendMaxConns,
+		Log:                log,
 	})
 	if err != nil {
 		return err
