@@ -516,3 +516,40 @@ func TestSlowStreamClientDoesNotStallOthers(t *testing.T) {
 		t.Fatalf("slow subscribers counted: %d", st.Slow)
 	}
 }
+
+// HTTP/1.0 clients cannot take chunks, so their streams stay in the
+// goroutine-per-hold loop; the body simply ends when the stream closes.
+func TestStreamHoldHTTP10(t *testing.T) {
+	b := streamBackend(t, "old", nil)
+	f := newFixture(t, []string{b.URL}, fixtureOpts{})
+	conn, err := net.Dial("tcp", f.proxy.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+	waitSubscribers(t, f.hub, "old", 1)
+	f.hub.Deliver([]grip.Item{streamItem("old", "data: 1\n\n")})
+	f.hub.Deliver([]grip.Item{{Channel: "old", HTTPStream: &grip.HTTPStreamFormat{Action: grip.ActionClose}}})
+	raw, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, body, _ := strings.Cut(string(raw), "\r\n\r\n")
+	if !strings.HasPrefix(head, "HTTP/1.0 200") || strings.Contains(head, "chunked") || body != ":held\n\ndata: 1\n\n" {
+		t.Fatalf("got %q", raw)
+	}
+	waitSubscribers(t, f.hub, "old", 0)
+}
+
+func TestSmallChunkedBodyGetsContentLength(t *testing.T) {
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Transfer-Encoding", "chunked")
+		io.WriteString(w, "small")
+	})
+	f := newFixture(t, []string{b.URL}, fixtureOpts{})
+	resp := get(t, f.proxy.URL+"/", nil)
+	if body := readAll(t, resp); body != "small" || resp.ContentLength != 5 {
+		t.Fatalf("got %q with length %d", body, resp.ContentLength)
+	}
+}
