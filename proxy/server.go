@@ -100,7 +100,6 @@ func (s *Server) SetTable(t *Table) { s.table.Store(t) }
 // requestState travels in the request context from ServeHTTP through the
 // reverse proxy's hooks, and ends up in the access log line.
 type requestState struct {
-	srv     *Server
 	route   *Route
 	w       *responseLog
 	rrStart int
@@ -137,7 +136,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.logRequest(r, &requestState{w: lw}, start)
 		return
 	}
-	st := &requestState{srv: s, route: route, w: lw, log: s.cfg.Log, start: start}
+	st := &requestState{route: route, w: lw, log: s.cfg.Log, start: start}
 	if route.Balance == BalanceRoundRobin && len(route.Backends) > 1 {
 		c, _ := s.rr.LoadOrStore(route.ID, new(atomic.Uint64))
 		st.rrStart = int(c.(*atomic.Uint64).Add(1) % uint64(len(route.Backends)))
