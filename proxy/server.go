@@ -136,6 +136,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.logRequest(r, &requestState{w: lw}, start)
 		return
 	}
+	if isWebSocketUpgrade(r) && route.Backends[0].OverHTTP {
+		// WebSocket-over-HTTP comes in a later release; say so rather than
+		// relaying an upgrade the backend cannot answer.
+		writeText(lw, http.StatusNotImplemented, "WebSocket-over-HTTP (over_http) is not supported yet.\n")
+		s.logRequest(r, &requestState{route: route, w: lw}, start)
+		return
+	}
 	st := &requestState{route: route, w: lw, log: s.cfg.Log, start: start}
 	if route.Balance == BalanceRoundRobin && len(route.Backends) > 1 {
 		c, _ := s.rr.LoadOrStore(route.ID, new(atomic.Uint64))
@@ -144,6 +151,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithValue(r.Context(), stateKey{}, st)
 	s.rp.ServeHTTP(lw, r.WithContext(ctx))
 	s.logRequest(r, st, start)
+}
+
+func isWebSocketUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
 func (s *Server) signer(r *Route) *grip.Signer {
