@@ -2,6 +2,7 @@ package handoff
 
 import (
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -56,31 +57,24 @@ func (h *Hub) shardFor(channel string) *shard {
 	return &h.shards[maphash.String(h.seed, channel)%shardCount]
 }
 
-// Subscribe parks a new subscriber of the given kind on channels. The
-// caller must call Unsubscribe when it is done with it, whatever ended it.
+// Subscribe parks a new subscriber of the given kind on channels (none
+// is fine: see Join). The caller must call Unsubscribe when it is done
+// with it, whatever ended it.
 func (h *Hub) Subscribe(kind Kind, channels []string) *Subscriber {
 	s := &Subscriber{
-		kind:     kind,
-		channels: channels,
-		queue:    make(chan *grip.Item, h.queueSize),
-		done:     make(chan struct{}),
+		kind:  kind,
+		queue: make(chan *grip.Item, h.queueSize),
+		done:  make(chan struct{}),
 	}
 	if h.closed.Load() {
 		s.end(ErrClosed)
 		return s
 	}
-	for _, ch := range channels {
-		sh := h.shardFor(ch)
-		sh.mu.Lock()
-		subs := sh.channels[ch]
-		if subs == nil {
-			subs = map[*Subscriber]struct{}{}
-			sh.channels[ch] = subs
-		}
-		subs[s] = struct{}{}
-		sh.mu.Unlock()
-	}
+	s.registered.Store(true)
 	h.subscribers.Add(1)
+	for _, ch := range channels {
+		h.Join(s, ch)
+	}
 	if h.closed.Load() {
 		// Close ran between the check above and the registration, and may
 		// have missed s.
@@ -89,27 +83,62 @@ func (h *Hub) Subscribe(kind Kind, channels []string) *Subscriber {
 	return s
 }
 
+// Join adds channel to s's subscriptions (a WebSocket's subscribe control
+// message). Joining a channel twice is the same as once.
+func (h *Hub) Join(s *Subscriber, channel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.registered.Load() || slices.Contains(s.channels, channel) {
+		return
+	}
+	s.channels = append(s.channels, channel)
+	sh := h.shardFor(channel)
+	sh.mu.Lock()
+	subs := sh.channels[channel]
+	if subs == nil {
+		subs = map[*Subscriber]struct{}{}
+		sh.channels[channel] = subs
+	}
+	subs[s] = struct{}{}
+	sh.mu.Unlock()
+}
+
+// Leave removes channel from s's subscriptions.
+func (h *Hub) Leave(s *Subscriber, channel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.Index(s.channels, channel)
+	if i < 0 {
+		return
+	}
+	s.channels = slices.Delete(s.channels, i, i+1)
+	h.removeFromChannel(s, channel)
+}
+
+func (h *Hub) removeFromChannel(s *Subscriber, channel string) {
+	sh := h.shardFor(channel)
+	sh.mu.Lock()
+	if subs := sh.channels[channel]; subs != nil {
+		delete(subs, s)
+		if len(subs) == 0 {
+			delete(sh.channels, channel)
+		}
+	}
+	sh.mu.Unlock()
+}
+
 // Unsubscribe removes s from all its channels at once. It is safe to call
 // more than once.
 func (h *Hub) Unsubscribe(s *Subscriber) {
-	removed := false
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.registered.CompareAndSwap(true, false) {
+		return
+	}
 	for _, ch := range s.channels {
-		sh := h.shardFor(ch)
-		sh.mu.Lock()
-		if subs := sh.channels[ch]; subs != nil {
-			if _, ok := subs[s]; ok {
-				delete(subs, s)
-				removed = true
-			}
-			if len(subs) == 0 {
-				delete(sh.channels, ch)
-			}
-		}
-		sh.mu.Unlock()
+		h.removeFromChannel(s, ch)
 	}
-	if removed {
-		h.subscribers.Add(-1)
-	}
+	h.subscribers.Add(-1)
 }
 
 // Deliver hands published items, in order, to every subscriber of their

@@ -2,6 +2,7 @@ package handoff
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -40,9 +41,12 @@ var (
 // Subscriber is one parked connection's subscription to some channels.
 // Its owner reads items from C until Done is closed or it unsubscribes.
 type Subscriber struct {
-	kind     Kind
-	channels []string
-	queue    chan *grip.Item
+	kind  Kind
+	queue chan *grip.Item
+
+	mu         sync.Mutex // guards channels
+	channels   []string
+	registered atomic.Bool // between Subscribe and Unsubscribe
 
 	// notify, when set (by Park), is called after every item queued and
 	// when the subscription ends, so a parked stream needs no goroutine
@@ -58,7 +62,11 @@ type Subscriber struct {
 func (s *Subscriber) Kind() Kind { return s.kind }
 
 // Channels reports the channels the subscriber is on.
-func (s *Subscriber) Channels() []string { return s.channels }
+func (s *Subscriber) Channels() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.channels)
+}
 
 // C delivers the items published to the subscriber's channels, in the
 // order they were published on each channel. Each item carries the
