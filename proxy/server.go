@@ -137,10 +137,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if isWebSocketUpgrade(r) && route.Backends[0].OverHTTP {
-		// WebSocket-over-HTTP comes in a later release; say so rather than
-		// relaying an upgrade the backend cannot answer.
-		writeText(lw, http.StatusNotImplemented, "WebSocket-over-HTTP (over_http) is not supported yet.\n")
-		s.logRequest(r, &requestState{route: route, w: lw}, start)
+		s.serveWebSocket(lw, r, route, start)
 		return
 	}
 	st := &requestState{route: route, w: lw, log: s.cfg.Log, start: start}

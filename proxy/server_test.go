@@ -554,15 +554,6 @@ func TestSmallChunkedBodyGetsContentLength(t *testing.T) {
 	}
 }
 
-func TestWebSocketOverHTTPNotYetServed(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { t.Error("backend reached") })
-	f := newFixture(t, nil, fixtureOpts{route: Route{Backends: []Backend{{URL: mustURL(t, b.URL), OverHTTP: true}}}})
-	resp := get(t, f.proxy.URL+"/ws", map[string]string{"Upgrade": "websocket", "Connection": "Upgrade"})
-	if body := readAll(t, resp); resp.StatusCode != http.StatusNotImplemented || !strings.Contains(body, "not supported yet") {
-		t.Fatalf("got %d %q", resp.StatusCode, body)
-	}
-}
-
 func mustURL(t *testing.T, s string) *url.URL {
 	u, err := url.Parse(s)
 	if err != nil {
