@@ -57,8 +57,7 @@ func (h *Hub) Park(conn net.Conn, sub *Subscriber, cfg ParkConfig) {
 		cfg.WriteTimeout = 30 * time.Second
 	}
 	p := &parkedStream{hub: h, sub: sub, conn: conn, cfg: cfg}
-	wake := p.wake
-	sub.notify.Store(&wake)
+	sub.SetNotify(p.wake)
 	if ka := cfg.KeepAlive; ka != nil {
 		p.timerMu.Lock()
 		p.kaTimer = time.AfterFunc(ka.Timeout, p.keepAliveDue)

@@ -48,7 +48,7 @@ type Subscriber struct {
 	channels   []string
 	registered atomic.Bool // between Subscribe and Unsubscribe
 
-	// notify, when set (by Park), is called after every item queued and
+	// notify, when set (SetNotify), is called after every item queued and
 	// when the subscription ends, so a parked stream needs no goroutine
 	// waiting on C.
 	notify atomic.Pointer[func()]
@@ -98,6 +98,13 @@ func (s *Subscriber) end(err error) bool {
 		s.wake()
 	}
 	return ended
+}
+
+// SetNotify makes the hub call f after every item it queues for s and
+// when s ends, so that an owner can drain C from a goroutine started on
+// demand instead of keeping one waiting. f must not block.
+func (s *Subscriber) SetNotify(f func()) {
+	s.notify.Store(&f)
 }
 
 // wake calls the notify hook, if any.

@@ -1,0 +1,190 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/handoff"
+)
+
+// This file is the client side of a WebSocket-over-HTTP session: reading
+// the client's frames, writing published messages and keep-alives, and
+// ending the session.
+
+// readClient turns client frames into events until the client closes or
+// goes away. It is the one goroutine an idle session keeps.
+func (ws *wsSession) readClient() {
+	for {
+		typ, data, err := ws.conn.Read(ws.ctx)
+		if err != nil {
+			switch {
+			case ws.ended.Load():
+			case websocket.CloseStatus(err) != -1:
+				var ce websocket.CloseError
+				errors.As(err, &ce)
+				ws.queue(grip.WSEvent{Type: grip.WSClose, Content: grip.WSCloseContent(int(ce.Code), ce.Reason)})
+			default:
+				ws.queue(grip.WSEvent{Type: grip.WSDisconnect})
+			}
+			return
+		}
+		ws.in.Add(1)
+		t := grip.WSText
+		if typ == websocket.MessageBinary {
+			t = grip.WSBinary
+		}
+		ws.queue(grip.WSEvent{Type: t, Content: data})
+	}
+}
+
+// wakeDeliver starts the delivery goroutine unless it is already running.
+// The hub calls it after queuing an item for this session.
+func (ws *wsSession) wakeDeliver() {
+	if !ws.ended.Load() && ws.delivering.CompareAndSwap(false, true) {
+		go ws.deliverLoop()
+	}
+}
+
+// deliverLoop writes the published items queued for the session, then
+// ends.
+func (ws *wsSession) deliverLoop() {
+	for !ws.ended.Load() {
+		select {
+		case it := <-ws.sub.C():
+			if !ws.deliver(it.WSMessage) {
+				return
+			}
+			continue
+		default:
+		}
+		if err := ws.sub.Err(); err != nil {
+			if errors.Is(err, handoff.ErrSlow) {
+				ws.conn.Close(websocket.StatusPolicyViolation, "too slow")
+				ws.finish("slow")
+			} else {
+				ws.conn.Close(websocket.StatusGoingAway, "")
+				ws.finish("shutdown")
+			}
+			return
+		}
+		ws.delivering.Store(false)
+		if (len(ws.sub.C()) == 0 && ws.sub.Err() == nil) || !ws.delivering.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// deliver writes one published ws-message. It reports false once the
+// session is over.
+func (ws *wsSession) deliver(f *grip.WSMessageFormat) bool {
+	switch f.Action {
+	case grip.ActionClose:
+		code := f.Code
+		if code == 0 {
+			code = int(websocket.StatusNormalClosure)
+		}
+		ws.queue(grip.WSEvent{Type: grip.WSClose})
+		ws.conn.Close(websocket.StatusCode(code), f.Reason)
+		return false
+	case grip.ActionRefresh:
+		ws.mu.Lock()
+		ws.refresh = true
+		ws.mu.Unlock()
+		ws.wakeSend()
+		return true
+	}
+	if err := ws.write(f.Type, f.Content); err != nil {
+		return false
+	}
+	ws.out.Add(1)
+	ws.resetClientKeepAlive()
+	return true
+}
+
+// write sends one message of a publish or keep-alive type to the client.
+func (ws *wsSession) write(typ string, content []byte) error {
+	switch typ {
+	case "binary":
+		return ws.conn.Write(ws.ctx, websocket.MessageBinary, content)
+	case "ping", "pong":
+		ctx, cancel := context.WithTimeout(ws.ctx, 10*time.Second)
+		defer cancel()
+		return ws.conn.Ping(ctx)
+	default:
+		return ws.conn.Write(ws.ctx, websocket.MessageText, content)
+	}
+}
+
+// setClientKeepAlive applies a keep-alive control message; no content
+// turns keep-alive off.
+func (ws *wsSession) setClientKeepAlive(c *grip.WSControl) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.clientKATimer != nil {
+		ws.clientKATimer.Stop()
+		ws.clientKATimer = nil
+	}
+	ws.clientKA = nil
+	if c.Content == nil || ws.ended.Load() {
+		return
+	}
+	ws.clientKA = c
+	ws.clientKATimer = time.AfterFunc(c.Timeout, ws.clientKeepAliveDue)
+}
+
+func (ws *wsSession) clientKeepAliveDue() {
+	ws.mu.Lock()
+	c := ws.clientKA
+	ws.mu.Unlock()
+	if c == nil || ws.ended.Load() {
+		return
+	}
+	if ws.write(c.MessageType, c.Content) != nil {
+		return
+	}
+	ws.mu.Lock()
+	if ws.clientKA == c && ws.clientKATimer != nil {
+		ws.clientKATimer.Reset(c.Timeout)
+	}
+	ws.mu.Unlock()
+}
+
+// resetClientKeepAlive restarts an idle-mode keep-alive after a message.
+func (ws *wsSession) resetClientKeepAlive() {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.clientKA != nil && ws.clientKA.Mode == grip.KeepAliveIdle && ws.clientKATimer != nil {
+		ws.clientKATimer.Reset(ws.clientKA.Timeout)
+	}
+}
+
+// finish ends the session once: stops its timers, drops the connection,
+// unsubscribes and writes the log line.
+func (ws *wsSession) finish(end string) {
+	ws.endOnce.Do(func() {
+		ws.ended.Store(true)
+		ws.cancel()
+		ws.mu.Lock()
+		for _, t := range []*time.Timer{ws.kaTimer, ws.clientKATimer} {
+			if t != nil {
+				t.Stop()
+			}
+		}
+		ws.mu.Unlock()
+		ws.conn.CloseNow()
+		ws.srv.cfg.Hub.Unsubscribe(ws.sub)
+		ws.entry.end = end
+		ev := ws.log.Info()
+		if ev.Enabled() {
+			ev.Str("method", ws.entry.method).Str("path", ws.entry.path).Str("host", ws.entry.host).
+				Str("remote", ws.entry.remote).Int("status", ws.entry.status).Str("route", ws.entry.route).
+				Str("connection_id", ws.cid).Str("end", end).Strs("channels", ws.sub.Channels()).
+				Int64("messages_in", ws.in.Load()).Int64("messages_out", ws.out.Load()).
+				Dur("duration", time.Since(ws.entry.start)).Msg("websocket")
+		}
+	})
+}
