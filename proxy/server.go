@@ -136,9 +136,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.logRequest(r, &requestState{w: lw}, start)
 		return
 	}
-	if isWebSocketUpgrade(r) && route.Backends[0].OverHTTP {
-		s.serveWebSocket(lw, r, route, start)
-		return
+	if isWebSocketUpgrade(r) {
+		switch {
+		case route.Backends[0].OverHTTP:
+			s.serveWebSocket(lw, r, route, start)
+			return
+		case !route.NoGrip:
+			s.servePassthroughWebSocket(lw, r, route, start)
+			return
+		}
+		// no_grip routes relay the upgrade untouched, below.
 	}
 	st := &requestState{route: route, w: lw, log: s.cfg.Log, start: start}
 	if route.Balance == BalanceRoundRobin && len(route.Backends) > 1 {

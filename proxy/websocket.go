@@ -57,7 +57,10 @@ type wsSession struct {
 	url   string
 	sub   *handoff.Subscriber
 	log   zerolog.Logger
-	entry accessEntry // the log line written when the session ends
+	// backend is the backend WebSocket of a passthrough route; nil for
+	// WebSocket-over-HTTP.
+	backend *websocket.Conn
+	entry   accessEntry // the log line written when the session ends
 
 	ctx    context.Context
 	cancel context.CancelFunc

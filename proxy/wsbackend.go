@@ -119,6 +119,10 @@ func (ws *wsSession) applyReplyHeaders(h http.Header) {
 // queue adds a client event for the next request to the backend. A CLOSE
 // or DISCONNECT is queued at most once, and nothing after it.
 func (ws *wsSession) queue(e grip.WSEvent) {
+	if ws.backend != nil {
+		ws.forwardToBackend(e)
+		return
+	}
 	ws.mu.Lock()
 	final := e.Type == grip.WSClose || e.Type == grip.WSDisconnect
 	if ws.detached || ws.closeSent {

@@ -87,10 +87,19 @@ func (ws *wsSession) deliver(f *grip.WSMessageFormat) bool {
 		if code == 0 {
 			code = int(websocket.StatusNormalClosure)
 		}
-		ws.queue(grip.WSEvent{Type: grip.WSClose})
+		if ws.backend != nil {
+			ws.conn.Close(websocket.StatusCode(code), f.Reason)
+			ws.backend.Close(websocket.StatusNormalClosure, "")
+			ws.finish("closed by publish")
+			return false
+		}
+		ws.queue(grip.WSEvent{Type: grip.WSClose}) // a bare CLOSE upstream, as Pushpin sends
 		ws.conn.Close(websocket.StatusCode(code), f.Reason)
 		return false
 	case grip.ActionRefresh:
+		if ws.backend != nil {
+			return true // nothing to refresh on a WebSocket backend
+		}
 		ws.mu.Lock()
 		ws.refresh = true
 		ws.mu.Unlock()
@@ -176,6 +185,9 @@ func (ws *wsSession) finish(end string) {
 		}
 		ws.mu.Unlock()
 		ws.conn.CloseNow()
+		if ws.backend != nil {
+			ws.backend.CloseNow()
+		}
 		ws.srv.cfg.Hub.Unsubscribe(ws.sub)
 		ws.entry.end = end
 		ev := ws.log.Info()
