@@ -25,6 +25,8 @@ fuzz:
 	$(GO) test ./grip -run '^$$' -fuzz '^FuzzParseHeaders$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./grip -run '^$$' -fuzz '^FuzzParseInstruct$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./grip -run '^$$' -fuzz '^FuzzParsePublish$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./grip -run '^$$' -fuzz '^FuzzParseWSEvents$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./grip -run '^$$' -fuzz '^FuzzParseWSControl$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./proxy -run '^$$' -fuzz '^FuzzParseRouteLine$$' -fuzztime $(FUZZTIME)
 
 clean:
