@@ -32,6 +32,27 @@ type Hub struct {
 	slow        atomic.Int64 // disconnected for a full queue, ever
 	delivered   atomic.Int64 // items queued to subscribers, ever
 	closed      atomic.Bool
+
+	// onChannel is told when a channel gains its first subscriber or loses
+	// its last (see OnChannelChange).
+	onChannel atomic.Pointer[func(channel string)]
+}
+
+// OnChannelChange registers f to be called, outside the hub's locks,
+// whenever channel gains its first subscriber or loses its last: how a
+// NATS broker subscribes an instance only to the channels it has clients
+// for. f may be called for one channel from several goroutines and in any
+// order, so it should look at SubscriberCount rather than trust the order
+// of calls. A Join returns only after f has returned, so a subscription
+// elsewhere can be in place before the client is answered.
+func (h *Hub) OnChannelChange(f func(channel string)) {
+	h.onChannel.Store(&f)
+}
+
+func (h *Hub) channelChanged(channel string) {
+	if f := h.onChannel.Load(); f != nil {
+		(*f)(channel)
+	}
 }
 
 type shard struct {
@@ -95,12 +116,16 @@ func (h *Hub) Join(s *Subscriber, channel string) {
 	sh := h.shardFor(channel)
 	sh.mu.Lock()
 	subs := sh.channels[channel]
-	if subs == nil {
+	first := subs == nil
+	if first {
 		subs = map[*Subscriber]struct{}{}
 		sh.channels[channel] = subs
 	}
 	subs[s] = struct{}{}
 	sh.mu.Unlock()
+	if first {
+		h.channelChanged(channel)
+	}
 }
 
 // Leave removes channel from s's subscriptions.
@@ -118,13 +143,18 @@ func (h *Hub) Leave(s *Subscriber, channel string) {
 func (h *Hub) removeFromChannel(s *Subscriber, channel string) {
 	sh := h.shardFor(channel)
 	sh.mu.Lock()
+	last := false
 	if subs := sh.channels[channel]; subs != nil {
 		delete(subs, s)
 		if len(subs) == 0 {
 			delete(sh.channels, channel)
+			last = true
 		}
 	}
 	sh.mu.Unlock()
+	if last {
+		h.channelChanged(channel)
+	}
 }
 
 // Unsubscribe removes s from all its channels at once. It is safe to call

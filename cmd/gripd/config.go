@@ -41,6 +41,9 @@ type Config struct {
 	// Routes is the route table, in file order. Default none: the file may
 	// leave routes out when --route flags provide them.
 	Routes []proxy.Route
+	// NATS joins this instance to a fleet (YAML nats:). Default: none, the
+	// instance runs alone.
+	NATS NATSSection
 }
 
 // ControlConfig configures the control API that backends publish to.
@@ -125,6 +128,9 @@ func ParseConfig(data []byte) (*Config, error) {
 	if err := file.Signing.apply(&cfg.Signing, valueNode(root, "signing")); err != nil {
 		return nil, err
 	}
+	if err := file.NATS.apply(&cfg.NATS, valueNode(root, "nats")); err != nil {
+		return nil, err
+	}
 
 	routeNodes := valueNode(root, "routes")
 	for i, fr := range file.Routes {
@@ -166,6 +172,7 @@ type fileConfig struct {
 	Control         fileControl `yaml:"control"`
 	Signing         fileSigning `yaml:"signing"`
 	Routes          []fileRoute `yaml:"routes"`
+	NATS            fileNATS    `yaml:"nats"`
 }
 
 // fileControl mirrors the control: section.

@@ -59,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logLevel      = fs.String("log-level", "info", "debug, info, warn or error")
 		logFormat     = fs.String("log-format", "json", "json or console")
 		check         = fs.Bool("check", false, "validate the configuration and exit")
+		natsURL       = fs.String("nats", "", "NATS URL to share publishes with other instances (e.g. nats://127.0.0.1:4222)")
+		natsEmbedded  = fs.String("nats-embedded", "", "start an embedded NATS server on this address (e.g. 127.0.0.1:4222)")
 	)
 	fs.Var(&routes, "route", "a Pushpin route line, e.g. '* 127.0.0.1:8000' (repeatable; replaces the file's routes)")
 	fs.Usage = func() {
@@ -115,6 +117,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	if *natsURL != "" {
+		cfg.NATS.Client.URL = *natsURL
+	}
+	if *natsEmbedded != "" {
+		cfg.NATS.Embedded.Listen = *natsEmbedded
+	}
 	if len(cfg.Routes) == 0 {
 		fmt.Fprintln(stderr, "gripd: no routes: give --config FILE or --route 'SPEC' (e.g. --route '* 127.0.0.1:8000')")
 		return 1
@@ -142,6 +150,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 // ends every held connection and shuts both down.
 func serve(ctx context.Context, cfg *Config, table *proxy.Table, log zerolog.Logger) error {
 	hub := handoff.NewHub(handoff.Config{})
+	var broker publish.Broker = &publish.LocalBroker{Hub: hub}
+	if cfg.NATS.Embedded.Listen != "" {
+		ns, url, err := startEmbeddedNATS(cfg.NATS.Embedded)
+		if err != nil {
+			return err
+		}
+		defer ns.Shutdown()
+		log.Info().Str("listen", cfg.NATS.Embedded.Listen).Str("cluster", cfg.NATS.Embedded.ClusterListen).Msg("embedded NATS server started")
+		if cfg.NATS.Client.URL == "" {
+			cfg.NATS.Client.URL = url
+		}
+	}
+	if cfg.NATS.Client.URL != "" {
+		nb, err := publish.NewNATSBroker(cfg.NATS.Client, hub, log)
+		if err != nil {
+			return err
+		}
+		defer nb.Close()
+		broker = nb
+		log.Info().Str("nats", cfg.NATS.Client.URL).Bool("connected", nb.Connected()).Msg("publishes go through NATS")
+	}
 	px, err := proxy.NewServer(proxy.Config{
 		Table:              table,
 		Hub:                hub,
@@ -154,7 +183,7 @@ func serve(ctx context.Context, cfg *Config, table *proxy.Table, log zerolog.Log
 	if err != nil {
 		return err
 	}
-	api := publish.NewControlAPI(publish.ControlConfig{Auth: cfg.Control.Auth}, &publish.LocalBroker{Hub: hub}, log)
+	api := publish.NewControlAPI(publish.ControlConfig{Auth: cfg.Control.Auth}, broker, log)
 
 	clientLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

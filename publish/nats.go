@@ -1,0 +1,297 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/handoff"
+)
+
+// NATSConfig connects an instance to the fleet's NATS.
+type NATSConfig struct {
+	// URL of the NATS server(s), comma-separated. Required.
+	URL string
+	// Name is this instance's connection name, shown by NATS monitoring.
+	// Default "gripd".
+	Name string
+	// Creds is a NATS credentials file (JWT + seed). Default none.
+	Creds string
+	// NKey is an nkey seed file. Default none.
+	NKey string
+	// TLSCA, TLSCert and TLSKey turn on TLS: the CA file to trust and the
+	// client certificate and key. Default none.
+	TLSCA, TLSCert, TLSKey string
+	// SubjectPrefix starts every subject gripd uses. Default "gripd".
+	SubjectPrefix string
+	// Linger is how long an instance stays subscribed to a channel after
+	// its last local subscriber left, so a client that reconnects at once
+	// does not churn NATS subscriptions. Default 5s.
+	Linger time.Duration
+	// FlushTimeout bounds how long a publish waits for NATS to take its
+	// items before the control API answers 503. Default 2s.
+	FlushTimeout time.Duration
+}
+
+// natsInboxSize is the buffer between NATS and the hub for all channel
+// subscriptions of an instance; NATS reports a slow consumer (and drops)
+// only if the hub falls this far behind, which Deliver never blocks on.
+const natsInboxSize = 65536
+
+// NATSBroker carries published items through NATS, so that every
+// instance of a fleet delivers them to its own clients. An instance
+// subscribes to a channel's subject only while it has local subscribers
+// for the channel (plus the linger).
+type NATSBroker struct {
+	cfg NATSConfig
+	nc  *nats.Conn
+	hub *handoff.Hub
+	log zerolog.Logger
+
+	inbox chan *nats.Msg
+	done  chan struct{}
+	wg    sync.WaitGroup
+
+	mu      sync.Mutex
+	subs    map[string]*nats.Subscription // by channel
+	lingers map[string]*time.Timer
+	direct  *nats.Subscription
+}
+
+// NewNATSBroker connects to NATS and starts taking items for hub. Close
+// stops it.
+func NewNATSBroker(cfg NATSConfig, hub *handoff.Hub, log zerolog.Logger) (*NATSBroker, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("nats: no url")
+	}
+	if cfg.Name == "" {
+		cfg.Name = "gripd"
+	}
+	if cfg.SubjectPrefix == "" {
+		cfg.SubjectPrefix = "gripd"
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = 5 * time.Second
+	}
+	if cfg.FlushTimeout <= 0 {
+		cfg.FlushTimeout = 2 * time.Second
+	}
+	b := &NATSBroker{
+		cfg: cfg, hub: hub, log: log,
+		inbox: make(chan *nats.Msg, natsInboxSize), done: make(chan struct{}),
+		subs: map[string]*nats.Subscription{}, lingers: map[string]*time.Timer{},
+	}
+	opts := []nats.Option{
+		nats.Name(cfg.Name),
+		nats.MaxReconnects(-1), // a fleet outlives NATS restarts
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.RetryOnFailedConnect(true),
+		// No buffering while disconnected: a publish then fails at once
+		// and the publisher gets a 503, instead of an ack for items that
+		// may never be sent.
+		nats.ReconnectBufSize(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn().Err(err).Msg("NATS disconnected; publishes answer 503 until it is back")
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info().Str("server", nc.ConnectedUrlRedacted()).Msg("NATS reconnected; subscriptions restored")
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			ev := log.Error().Err(err)
+			if sub != nil {
+				ev = ev.Str("subject", sub.Subject)
+			}
+			ev.Msg("NATS error")
+		}),
+	}
+	if cfg.Creds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.Creds))
+	}
+	if cfg.NKey != "" {
+		o, err := nats.NkeyOptionFromSeed(cfg.NKey)
+		if err != nil {
+			return nil, fmt.Errorf("nats nkey: %w", err)
+		}
+		opts = append(opts, o)
+	}
+	if cfg.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(cfg.TLSCA))
+	}
+	if cfg.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(cfg.TLSCert, cfg.TLSKey))
+	}
+	nc, err := nats.Connect(cfg.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("nats connect %s: %w", cfg.URL, err)
+	}
+	b.nc = nc
+	direct, err := nc.QueueSubscribe(PublishSubject(cfg.SubjectPrefix), "gripd", b.publishFromNATS)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("nats subscribe %s: %w", PublishSubject(cfg.SubjectPrefix), err)
+	}
+	b.direct = direct
+	b.wg.Add(1)
+	go b.deliverLoop()
+	hub.OnChannelChange(b.channelChanged)
+	return b, nil
+}
+
+// Connected reports whether the NATS connection is up, for health checks.
+func (b *NATSBroker) Connected() bool { return b.nc.IsConnected() }
+
+// Publish puts each item on its channel's subject and returns once NATS
+// has taken them all (a flush), or an error the publisher should retry on.
+func (b *NATSBroker) Publish(ctx context.Context, items []grip.Item) error {
+	if !b.nc.IsConnected() {
+		return fmt.Errorf("NATS is not connected (%s)", b.nc.Status())
+	}
+	for _, it := range items {
+		data, err := grip.MarshalItem(it)
+		if err != nil {
+			return fmt.Errorf("encoding item for channel %q: %w", it.Channel, err)
+		}
+		if err := b.nc.Publish(ChannelSubject(b.cfg.SubjectPrefix, it.Channel), data); err != nil {
+			return fmt.Errorf("NATS publish: %w", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.FlushTimeout)
+	defer cancel()
+	if err := b.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("NATS did not confirm the publish: %w", err)
+	}
+	return nil
+}
+
+// publishFromNATS takes a publish body sent straight to the publish
+// subject (one instance of the fleet gets each, through the queue group).
+func (b *NATSBroker) publishFromNATS(m *nats.Msg) {
+	items, ignored, err := grip.ParsePublish(m.Data)
+	reply := "Published"
+	switch {
+	case err != nil:
+		reply = err.Error()
+		b.log.Warn().Err(err).Msg("bad publish body on NATS")
+	default:
+		if len(ignored) > 0 {
+			b.log.Warn().Strs("formats", ignored).Msg("ignored unknown publish formats")
+		}
+		if err := b.Publish(context.Background(), items); err != nil {
+			reply = "Publish failed: " + err.Error()
+			b.log.Error().Err(err).Msg("publish from NATS failed")
+		}
+	}
+	if m.Reply != "" {
+		_ = m.Respond([]byte(reply))
+	}
+}
+
+// channelChanged keeps this instance subscribed to exactly the channels
+// it has clients for, lingering a little after the last one leaves.
+func (b *NATSBroker) channelChanged(channel string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	select {
+	case <-b.done:
+		return
+	default:
+	}
+	if b.hub.SubscriberCount(channel) > 0 {
+		if t := b.lingers[channel]; t != nil {
+			t.Stop()
+			delete(b.lingers, channel)
+		}
+		if b.subs[channel] != nil {
+			return
+		}
+		sub, err := b.nc.ChanSubscribe(ChannelSubject(b.cfg.SubjectPrefix, channel), b.inbox)
+		if err != nil {
+			b.log.Error().Err(err).Str("channel", channel).Msg("NATS subscribe failed")
+			return
+		}
+		_ = sub.SetPendingLimits(-1, -1) // the inbox bounds what is pending
+		b.subs[channel] = sub
+		// Wait until NATS has the interest, so a publish made after the
+		// client saw its hold answered cannot pass it by.
+		if !b.nc.IsConnected() {
+			return // restored by the client library when NATS is back
+		}
+		if err := b.nc.FlushTimeout(b.cfg.FlushTimeout); err != nil {
+			b.log.Warn().Err(err).Str("channel", channel).Msg("NATS subscribe not confirmed")
+		}
+		return
+	}
+	if b.subs[channel] == nil || b.lingers[channel] != nil {
+		return
+	}
+	b.lingers[channel] = time.AfterFunc(b.cfg.Linger, func() { b.lingerEnded(channel) })
+}
+
+func (b *NATSBroker) lingerEnded(channel string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.lingers, channel)
+	if b.hub.SubscriberCount(channel) > 0 {
+		return
+	}
+	if sub := b.subs[channel]; sub != nil {
+		_ = sub.Unsubscribe()
+		delete(b.subs, channel)
+	}
+}
+
+// NATSSubscriptions reports how many channel subjects this instance is
+// subscribed to now.
+func (b *NATSBroker) NATSSubscriptions() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs)
+}
+
+// deliverLoop hands what NATS brings to the hub, one message at a time,
+// in the order NATS delivered them.
+func (b *NATSBroker) deliverLoop() {
+	defer b.wg.Done()
+	for {
+		select {
+		case <-b.done:
+			return
+		case m := <-b.inbox:
+			channel, ok := ChannelFromSubject(b.cfg.SubjectPrefix, m.Subject)
+			if !ok {
+				continue
+			}
+			it, err := grip.ParseItem(m.Data)
+			if err != nil {
+				b.log.Warn().Err(err).Str("subject", m.Subject).Msg("bad item on NATS")
+				continue
+			}
+			it.Channel = channel // the subject decides, whatever the body says
+			b.hub.Deliver([]grip.Item{it})
+		}
+	}
+}
+
+// Close stops taking items and closes the NATS connection.
+func (b *NATSBroker) Close() {
+	b.mu.Lock()
+	select {
+	case <-b.done:
+		b.mu.Unlock()
+		return
+	default:
+	}
+	close(b.done)
+	for _, t := range b.lingers {
+		t.Stop()
+	}
+	b.mu.Unlock()
+	b.nc.Close()
+	b.wg.Wait()
+}

@@ -1,0 +1,170 @@
+package publish
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/handoff"
+)
+
+func startNATS(t *testing.T) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(5 * time.Second) {
+		t.Fatal("NATS not ready")
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func newTestBroker(t *testing.T, url string, linger time.Duration) (*NATSBroker, *handoff.Hub) {
+	t.Helper()
+	hub := handoff.NewHub(handoff.Config{})
+	b, err := NewNATSBroker(NATSConfig{URL: url, Linger: linger}, hub, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close(); hub.Close() })
+	return b, hub
+}
+
+func streamItem(channel, content string) grip.Item {
+	return grip.Item{Channel: channel, HTTPStream: &grip.HTTPStreamFormat{Action: grip.ActionSend, Content: []byte(content)}}
+}
+
+func recvItem(t *testing.T, sub *handoff.Subscriber) *grip.Item {
+	t.Helper()
+	select {
+	case it := <-sub.C():
+		return it
+	case <-time.After(5 * time.Second):
+		t.Fatal("no item arrived")
+	}
+	return nil
+}
+
+// An item published through any instance reaches the subscribers of every
+// instance exactly once, in publish order.
+func TestNATSBrokerFanOut(t *testing.T) {
+	ns := startNATS(t)
+	a, hubA := newTestBroker(t, ns.ClientURL(), time.Minute)
+	b, hubB := newTestBroker(t, ns.ClientURL(), time.Minute)
+	channel := "room.1 *>" // needs the encoded subject form
+	subA := hubA.Subscribe(handoff.KindStream, []string{channel})
+	defer hubA.Unsubscribe(subA)
+	subB := hubB.Subscribe(handoff.KindStream, []string{channel})
+	defer hubB.Unsubscribe(subB)
+
+	ctx := context.Background()
+	if err := a.Publish(ctx, []grip.Item{streamItem(channel, "1"), streamItem(channel, "2")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Publish(ctx, []grip.Item{streamItem(channel, "3")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []*handoff.Subscriber{subA, subB} {
+		for _, want := range []string{"1", "2", "3"} {
+			if got := string(recvItem(t, sub).HTTPStream.Content); got != want {
+				t.Fatalf("got %q, want %q", got, want)
+			}
+		}
+		select {
+		case it := <-sub.C():
+			t.Fatalf("extra item %q", it.HTTPStream.Content)
+		case <-time.After(50 * time.Millisecond): // nothing more may come; no signal exists for "nothing"
+		}
+	}
+}
+
+// The publish subject takes a whole publish body; one instance of the
+// queue group handles it, so it is delivered once.
+func TestNATSBrokerDirectPublish(t *testing.T) {
+	ns := startNATS(t)
+	_, hubA := newTestBroker(t, ns.ClientURL(), time.Minute)
+	_, _ = newTestBroker(t, ns.ClientURL(), time.Minute)
+	sub := hubA.Subscribe(handoff.KindStream, []string{"news"})
+	defer hubA.Unsubscribe(sub)
+
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	reply, err := nc.Request(PublishSubject("gripd"), []byte(`{"items":[{"channel":"news","formats":{"http-stream":{"content":"hello"}}}]}`), 5*time.Second)
+	if err != nil || string(reply.Data) != "Published" {
+		t.Fatalf("reply %v, %v", reply, err)
+	}
+	if got := string(recvItem(t, sub).HTTPStream.Content); got != "hello" {
+		t.Fatalf("got %q", got)
+	}
+	reply, err = nc.Request(PublishSubject("gripd"), []byte(`{}`), 5*time.Second)
+	if err != nil || string(reply.Data) != "Invalid format: object does not contain 'items'" {
+		t.Fatalf("bad body: reply %q, %v", reply.Data, err)
+	}
+	// A publisher may also use a channel subject with one item.
+	if err := nc.Publish(ChannelSubject("gripd", "news"), []byte(`{"channel":"news","formats":{"http-stream":{"content":"direct"}}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(recvItem(t, sub).HTTPStream.Content); got != "direct" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// An instance is subscribed to a channel's subject only while it has
+// subscribers for it, plus the linger.
+func TestNATSBrokerInterest(t *testing.T) {
+	ns := startNATS(t)
+	b, hub := newTestBroker(t, ns.ClientURL(), 50*time.Millisecond)
+	if n := b.NATSSubscriptions(); n != 0 {
+		t.Fatalf("%d subscriptions before any client", n)
+	}
+	s1 := hub.Subscribe(handoff.KindStream, []string{"x", "y"})
+	s2 := hub.Subscribe(handoff.KindStream, []string{"x"})
+	if n := b.NATSSubscriptions(); n != 2 {
+		t.Fatalf("%d subscriptions, want 2", n)
+	}
+	hub.Unsubscribe(s1)
+	hub.Unsubscribe(s2)
+	if n := b.NATSSubscriptions(); n != 2 {
+		t.Fatalf("%d subscriptions right after the clients left, want 2 (linger)", n)
+	}
+	// A client back within the linger keeps the subscription.
+	s3 := hub.Subscribe(handoff.KindStream, []string{"x"})
+	deadline := time.Now().Add(5 * time.Second)
+	for b.NATSSubscriptions() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscriptions after the linger, want 1", b.NATSSubscriptions())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	hub.Unsubscribe(s3)
+}
+
+// With NATS gone, a publish fails (the control API answers 503) instead
+// of being acknowledged and lost.
+func TestNATSBrokerPublishFailsWhileDisconnected(t *testing.T) {
+	ns := startNATS(t)
+	b, _ := newTestBroker(t, ns.ClientURL(), time.Minute)
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	deadline := time.Now().Add(5 * time.Second)
+	for b.Connected() {
+		if time.Now().After(deadline) {
+			t.Fatal("still connected")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := b.Publish(context.Background(), []grip.Item{streamItem("c", "x")}); err == nil {
+		t.Fatal("publish acknowledged while NATS is down")
+	}
+}
