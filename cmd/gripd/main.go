@@ -61,6 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		check         = fs.Bool("check", false, "validate the configuration and exit")
 		natsURL       = fs.String("nats", "", "NATS URL to share publishes with other instances (e.g. nats://127.0.0.1:4222)")
 		natsEmbedded  = fs.String("nats-embedded", "", "start an embedded NATS server on this address (e.g. 127.0.0.1:4222)")
+		reusePort     = fs.Bool("reuse-port", false, "listen for clients with SO_REUSEPORT, so several gripd processes can share the port (the kernel spreads connections)")
 	)
 	fs.Var(&routes, "route", "a Pushpin route line, e.g. '* 127.0.0.1:8000' (repeatable; replaces the file's routes)")
 	fs.Usage = func() {
@@ -139,7 +140,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, cfg, table, log); err != nil {
+	if err := serve(ctx, cfg, table, *reusePort, log); err != nil {
 		log.Error().Err(err).Msg("gripd stopped")
 		return 1
 	}
@@ -148,7 +149,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // serve runs the client and control listeners until ctx is done, then
 // ends every held connection and shuts both down.
-func serve(ctx context.Context, cfg *Config, table *proxy.Table, log zerolog.Logger) error {
+func serve(ctx context.Context, cfg *Config, table *proxy.Table, reusePort bool, log zerolog.Logger) error {
 	hub := handoff.NewHub(handoff.Config{})
 	var broker publish.Broker = &publish.LocalBroker{Hub: hub}
 	if cfg.NATS.Embedded.Listen != "" {
@@ -185,7 +186,11 @@ func serve(ctx context.Context, cfg *Config, table *proxy.Table, log zerolog.Log
 	}
 	api := publish.NewControlAPI(publish.ControlConfig{Auth: cfg.Control.Auth}, broker, log)
 
-	clientLn, err := net.Listen("tcp", cfg.Listen)
+	var lc net.ListenConfig
+	if reusePort {
+		lc.Control = setReusePort
+	}
+	clientLn, err := lc.Listen(context.Background(), "tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("client listener: %w", err)
 	}
