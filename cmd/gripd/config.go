@@ -33,6 +33,11 @@ type Config struct {
 	// a burst of clients cannot exhaust gripd's file descriptors. Default
 	// 4096.
 	BackendMaxConns int
+	// SubscriberQueue is how many published items may wait for one held
+	// connection before it is dropped as too slow (YAML subscriber_queue).
+	// Raise it when publishes come in bursts (a fleet catching up after a
+	// stall); each slot costs 8 bytes per held connection. Default 100.
+	SubscriberQueue int
 	// Control configures the HTTP control (publish) API.
 	Control ControlConfig
 	// Signing is the server-wide Grip-Sig issuer and key; route lines may
@@ -73,6 +78,7 @@ func DefaultConfig() *Config {
 		Listen:          ":7999",
 		BackendTimeout:  30 * time.Second,
 		BackendMaxConns: 4096,
+		SubscriberQueue: 100,
 		Control:         ControlConfig{Listen: "127.0.0.1:5561"},
 		Signing:         SigningConfig{Iss: "gripd"},
 	}
@@ -169,6 +175,7 @@ type fileConfig struct {
 	Listen          string      `yaml:"listen"`
 	BackendTimeout  string      `yaml:"backend_timeout"`
 	BackendMaxConns *int        `yaml:"backend_max_conns"`
+	SubscriberQueue *int        `yaml:"subscriber_queue"`
 	Control         fileControl `yaml:"control"`
 	Signing         fileSigning `yaml:"signing"`
 	Routes          []fileRoute `yaml:"routes"`
@@ -253,6 +260,13 @@ func (f *fileConfig) applyTop(cfg *Config, root *yaml.Node) error {
 				lineOf(root, "backend_max_conns"), *f.BackendMaxConns)
 		}
 		cfg.BackendMaxConns = *f.BackendMaxConns
+	}
+	if f.SubscriberQueue != nil {
+		if *f.SubscriberQueue < 1 || *f.SubscriberQueue > 1<<20 {
+			return fmt.Errorf("line %d: subscriber_queue %d: must be from 1 to 1048576",
+				lineOf(root, "subscriber_queue"), *f.SubscriberQueue)
+		}
+		cfg.SubscriberQueue = *f.SubscriberQueue
 	}
 	return nil
 }

@@ -126,6 +126,7 @@ routes:
 		Listen:          "0.0.0.0:8080",
 		BackendTimeout:  90 * time.Second,
 		BackendMaxConns: 64,
+		SubscriberQueue: 100,
 		Control: ControlConfig{
 			Listen: "127.0.0.1:6000",
 			Auth:   publish.Auth{JWTKey: []byte("hello"), JWTIss: "backend", Username: "u", Password: "p"},
@@ -168,6 +169,7 @@ func TestDefaultConfig(t *testing.T) {
 		Listen:          ":7999",
 		BackendTimeout:  30 * time.Second,
 		BackendMaxConns: 4096,
+		SubscriberQueue: 100,
 		Control:         ControlConfig{Listen: "127.0.0.1:5561"},
 		Signing:         SigningConfig{Iss: "gripd"},
 	}

@@ -150,7 +150,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // serve runs the client and control listeners until ctx is done, then
 // ends every held connection and shuts both down.
 func serve(ctx context.Context, cfg *Config, table *proxy.Table, reusePort bool, log zerolog.Logger) error {
-	hub := handoff.NewHub(handoff.Config{})
+	hub := handoff.NewHub(handoff.Config{QueueSize: cfg.SubscriberQueue})
 	var broker publish.Broker = &publish.LocalBroker{Hub: hub}
 	if cfg.NATS.Embedded.Listen != "" {
 		ns, url, err := startEmbeddedNATS(cfg.NATS.Embedded)
