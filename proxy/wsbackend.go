@@ -40,6 +40,10 @@ func (ws *wsSession) roundTrip(events []grip.WSEvent) (*wsResponse, []grip.WSEve
 	req.Header.Set("Content-Type", grip.WSEventsContentType)
 	req.Header.Set("Accept", grip.WSEventsContentType)
 	req.Header.Set("Connection-Id", ws.cid)
+	// A nil value is not sent; it lets the transport resend the request on
+	// a fresh connection when a pooled one turns out to be closed (a
+	// backend that restarted), which it does only for idempotent requests.
+	req.Header["X-Idempotency-Key"] = nil
 	req.Header.Set("Grip-Feature", grip.Feature)
 	for k, vs := range ws.route.SetHeaders {
 		if len(vs) == 0 || vs[0] == "" {
@@ -177,6 +181,9 @@ func (ws *wsSession) nextRequest() (batch []grip.WSEvent, ok bool) {
 	defer ws.mu.Unlock()
 	refresh, kaDue := ws.refresh, ws.kaDue
 	ws.refresh, ws.kaDue = false, false
+	if ws.detached {
+		return nil, false // the backend side is closed: nothing more goes to it
+	}
 	return batch, len(batch) > 0 || refresh || kaDue
 }
 
