@@ -88,14 +88,31 @@ type wsSession struct {
 	clientKATimer *time.Timer
 }
 
-// serveWebSocket terminates a client WebSocket on an over_http route.
-func (s *Server) serveWebSocket(w *responseLog, r *http.Request, route *Route, start time.Time) {
+// newWSSession sets up the session of a client WebSocket request.
+func (s *Server) newWSSession(w *responseLog, r *http.Request, route *Route, start time.Time) *wsSession {
 	st := &requestState{route: route, w: w, log: s.cfg.Log, start: start, hold: "websocket"}
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), stateKey{}, st))
-	ws := &wsSession{
+	return &wsSession{
 		srv: s, route: route, st: st, cid: newConnectionID(), meta: map[string]string{},
 		host: r.Host, ctx: ctx, cancel: cancel, log: s.cfg.Log, prefix: grip.WSMessagePrefix,
 	}
+}
+
+// accepted starts an accepted session: from here on it owns conn and logs when
+// it ends. The HTTP handler returns after this.
+func (ws *wsSession) accepted(conn *websocket.Conn, r *http.Request) {
+	ws.conn = conn
+	conn.SetReadLimit(wsMaxMessage)
+	ws.st.w.status = http.StatusSwitchingProtocols
+	ws.st.parked = true
+	ws.entry = newAccessEntry(r, ws.st, ws.st.start)
+	ws.sub = ws.srv.cfg.Hub.Subscribe(handoff.KindWebSocket, nil)
+}
+
+// serveWebSocket terminates a client WebSocket on an over_http route.
+func (s *Server) serveWebSocket(w *responseLog, r *http.Request, route *Route, start time.Time) {
+	ws := s.newWSSession(w, r, route, start)
+	st, cancel := ws.st, ws.cancel
 	ws.base = wsBaseHeader(r)
 	u := url.URL{Scheme: "http", Host: route.Backends[0].URL.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
 	if route.StripChars > 0 || route.ReplacePrefix != nil {
@@ -148,12 +165,7 @@ func (s *Server) serveWebSocket(w *responseLog, r *http.Request, route *Route, s
 		st.log.Warn().Str("route", route.ID).Err(err).Msg("WebSocket handshake with the client failed")
 		return
 	}
-	ws.conn = conn
-	conn.SetReadLimit(wsMaxMessage)
-	st.w.status = http.StatusSwitchingProtocols
-	st.parked = true // the session logs when it ends
-	ws.entry = newAccessEntry(r, st, start)
-	ws.sub = s.cfg.Hub.Subscribe(handoff.KindWebSocket, nil)
+	ws.accepted(conn, r)
 
 	// The OPEN reply's other events (subscribe, a welcome message...).
 	if end := ws.handleReply(events[1:]); end != "" {

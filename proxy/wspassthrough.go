@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gripd/gripd/grip"
-	"github.com/gripd/gripd/handoff"
 )
 
 // This file relays a client WebSocket to a WebSocket backend (a route
@@ -24,12 +22,8 @@ import (
 
 // servePassthroughWebSocket connects the client to a WebSocket backend.
 func (s *Server) servePassthroughWebSocket(w *responseLog, r *http.Request, route *Route, start time.Time) {
-	st := &requestState{route: route, w: w, log: s.cfg.Log, start: start, hold: "websocket"}
-	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), stateKey{}, st))
-	ws := &wsSession{
-		srv: s, route: route, st: st, cid: newConnectionID(), meta: map[string]string{},
-		host: r.Host, ctx: ctx, cancel: cancel, log: s.cfg.Log, prefix: grip.WSMessagePrefix,
-	}
+	ws := s.newWSSession(w, r, route, start)
+	st, cancel := ws.st, ws.cancel
 	backend, resp, err := ws.dialBackend(r)
 	if err != nil {
 		cancel()
@@ -63,12 +57,7 @@ func (s *Server) servePassthroughWebSocket(w *responseLog, r *http.Request, rout
 		st.log.Warn().Str("route", route.ID).Err(err).Msg("WebSocket handshake with the client failed")
 		return
 	}
-	ws.conn = conn
-	conn.SetReadLimit(wsMaxMessage)
-	st.w.status = http.StatusSwitchingProtocols
-	st.parked = true
-	ws.entry = newAccessEntry(r, st, start)
-	ws.sub = s.cfg.Hub.Subscribe(handoff.KindWebSocket, nil)
+	ws.accepted(conn, r)
 	ws.sub.SetNotify(ws.wakeDeliver)
 	go ws.readClient()
 	go ws.readBackend()
