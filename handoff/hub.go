@@ -33,6 +33,11 @@ type Hub struct {
 	delivered   atomic.Int64 // items queued to subscribers, ever
 	closed      atomic.Bool
 
+	// all holds every registered subscriber, so Close reaches those on no
+	// channel too (a WebSocket that has not subscribed yet).
+	allMu sync.Mutex
+	all   map[*Subscriber]struct{}
+
 	// onChannel is told when a channel gains its first subscriber or loses
 	// its last (see OnChannelChange).
 	onChannel atomic.Pointer[func(channel string)]
@@ -67,7 +72,7 @@ func NewHub(cfg Config) *Hub {
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = 100
 	}
-	h := &Hub{queueSize: cfg.QueueSize, seed: maphash.MakeSeed()}
+	h := &Hub{queueSize: cfg.QueueSize, seed: maphash.MakeSeed(), all: map[*Subscriber]struct{}{}}
 	for i := range h.shards {
 		h.shards[i].channels = map[string]map[*Subscriber]struct{}{}
 	}
@@ -93,6 +98,9 @@ func (h *Hub) Subscribe(kind Kind, channels []string) *Subscriber {
 	}
 	s.registered.Store(true)
 	h.subscribers.Add(1)
+	h.allMu.Lock()
+	h.all[s] = struct{}{}
+	h.allMu.Unlock()
 	for _, ch := range channels {
 		h.Join(s, ch)
 	}
@@ -125,6 +133,9 @@ func (h *Hub) Join(s *Subscriber, channel string) {
 	sh.mu.Unlock()
 	if first {
 		h.channelChanged(channel)
+	}
+	if h.closed.Load() {
+		s.end(ErrClosed)
 	}
 }
 
@@ -168,6 +179,9 @@ func (h *Hub) Unsubscribe(s *Subscriber) {
 	for _, ch := range s.channels {
 		h.removeFromChannel(s, ch)
 	}
+	h.allMu.Lock()
+	delete(h.all, s)
+	h.allMu.Unlock()
 	h.subscribers.Add(-1)
 }
 
@@ -201,15 +215,14 @@ func (h *Hub) Deliver(items []grip.Item) {
 // once. Owners still call Unsubscribe.
 func (h *Hub) Close() {
 	h.closed.Store(true)
-	for i := range h.shards {
-		sh := &h.shards[i]
-		sh.mu.Lock()
-		for _, subs := range sh.channels {
-			for s := range subs {
-				s.end(ErrClosed)
-			}
-		}
-		sh.mu.Unlock()
+	h.allMu.Lock()
+	subs := make([]*Subscriber, 0, len(h.all))
+	for s := range h.all {
+		subs = append(subs, s)
+	}
+	h.allMu.Unlock()
+	for _, s := range subs {
+		s.end(ErrClosed)
 	}
 }
 

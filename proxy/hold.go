@@ -224,6 +224,7 @@ func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instru
 	sw := &streamWriter{w: st.w, rc: http.NewResponseController(st.w), timeout: s.cfg.WriteTimeout}
 	if err := copyInitial(sw, initial); err != nil {
 		st.end = "initial body: " + err.Error()
+		abort(sw.rc) // the client must not take a cut body for a whole one
 		return
 	}
 	if err := sw.Flush(); err != nil {

@@ -90,9 +90,11 @@ func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body = body
 	}
 	var lastErr error
+	clientHost := req.Host
 	for _, b := range backends {
 		req.URL.Scheme = b.URL.Scheme
 		req.URL.Host = b.URL.Host
+		req.Host = clientHost
 		if b.HostHeader != "" {
 			req.Host = b.HostHeader
 		}

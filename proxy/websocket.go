@@ -68,6 +68,7 @@ type wsSession struct {
 	sending    atomic.Bool // a backend goroutine is on its way or running
 	delivering atomic.Bool // a delivery goroutine is on its way or running
 	ended      atomic.Bool
+	closing    atomic.Bool // a publish closed the client
 	endOnce    sync.Once
 	in, out    atomic.Int64 // messages from and to the client, for the log
 

@@ -52,10 +52,12 @@ func (ws *wsSession) wakeDeliver() {
 // deliverLoop writes the published items queued for the session, then
 // ends.
 func (ws *wsSession) deliverLoop() {
-	for !ws.ended.Load() {
+	for !ws.ended.Load() && !ws.closing.Load() {
 		select {
 		case it := <-ws.sub.C():
 			if !ws.deliver(it.WSMessage) {
+				ws.conn.CloseNow() // a failed write leaves no usable connection
+				ws.finish("write")
 				return
 			}
 			continue
@@ -83,19 +85,25 @@ func (ws *wsSession) deliverLoop() {
 func (ws *wsSession) deliver(f *grip.WSMessageFormat) bool {
 	switch f.Action {
 	case grip.ActionClose:
+		ws.closing.Store(true) // nothing more is written to this client
 		code := f.Code
 		if code == 0 {
 			code = int(websocket.StatusNormalClosure)
+		}
+		if ws.isDetached() {
+			ws.conn.Close(websocket.StatusCode(code), f.Reason)
+			ws.finish("closed by publish")
+			return true
 		}
 		if ws.backend != nil {
 			ws.conn.Close(websocket.StatusCode(code), f.Reason)
 			ws.backend.Close(websocket.StatusNormalClosure, "")
 			ws.finish("closed by publish")
-			return false
+			return true
 		}
 		ws.queue(grip.WSEvent{Type: grip.WSClose}) // a bare CLOSE upstream, as Pushpin sends
 		ws.conn.Close(websocket.StatusCode(code), f.Reason)
-		return false
+		return true
 	case grip.ActionRefresh:
 		if ws.backend != nil {
 			return true // nothing to refresh on a WebSocket backend
@@ -115,16 +123,21 @@ func (ws *wsSession) deliver(f *grip.WSMessageFormat) bool {
 }
 
 // write sends one message of a publish or keep-alive type to the client.
+// A client that does not take it within the write timeout is dropped
+// (the library closes the connection when the context expires), so a
+// stalled client cannot pin the session.
 func (ws *wsSession) write(typ string, content []byte) error {
+	ctx, cancel := context.WithTimeout(ws.ctx, ws.srv.cfg.WriteTimeout)
+	defer cancel()
 	switch typ {
 	case "binary":
-		return ws.conn.Write(ws.ctx, websocket.MessageBinary, content)
+		return ws.conn.Write(ctx, websocket.MessageBinary, content)
 	case "ping", "pong":
-		ctx, cancel := context.WithTimeout(ws.ctx, 10*time.Second)
-		defer cancel()
+		// The library sends pings (answering the client's own) but no
+		// unsolicited pong, and waits for the pong: a ping is the closest.
 		return ws.conn.Ping(ctx)
 	default:
-		return ws.conn.Write(ws.ctx, websocket.MessageText, content)
+		return ws.conn.Write(ctx, websocket.MessageText, content)
 	}
 }
 

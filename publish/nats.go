@@ -60,7 +60,8 @@ type NATSBroker struct {
 
 	mu      sync.Mutex
 	subs    map[string]*nats.Subscription // by channel
-	lingers map[string]*time.Timer
+	ready   map[string]chan struct{}      // closed once NATS confirmed subs[channel]
+	lingers map[string]*linger
 	direct  *nats.Subscription
 }
 
@@ -85,7 +86,7 @@ func NewNATSBroker(cfg NATSConfig, hub *handoff.Hub, log zerolog.Logger) (*NATSB
 	b := &NATSBroker{
 		cfg: cfg, hub: hub, log: log,
 		inbox: make(chan *nats.Msg, natsInboxSize), done: make(chan struct{}),
-		subs: map[string]*nats.Subscription{}, lingers: map[string]*time.Timer{},
+		subs: map[string]*nats.Subscription{}, ready: map[string]chan struct{}{}, lingers: map[string]*linger{},
 	}
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
@@ -195,47 +196,78 @@ func (b *NATSBroker) publishFromNATS(m *nats.Msg) {
 // channelChanged keeps this instance subscribed to exactly the channels
 // it has clients for, lingering a little after the last one leaves.
 func (b *NATSBroker) channelChanged(channel string) {
+	ready := b.ensureInterest(channel)
+	if ready == nil {
+		return
+	}
+	// Wait (outside the broker's lock) until NATS has the interest, so a
+	// publish made after the client saw its hold answered cannot pass it
+	// by. Every joiner of a new channel waits for the same flush.
+	select {
+	case <-ready:
+	case <-time.After(b.cfg.FlushTimeout):
+		b.log.Warn().Str("channel", channel).Msg("NATS subscribe not confirmed in time")
+	}
+}
+
+// ensureInterest subscribes to or schedules the unsubscribe of channel's
+// subject, as its local subscribers say. For a subscription it returns a
+// channel closed once NATS has confirmed it; nil otherwise.
+func (b *NATSBroker) ensureInterest(channel string) <-chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	select {
 	case <-b.done:
-		return
+		return nil
 	default:
 	}
 	if b.hub.SubscriberCount(channel) > 0 {
-		if t := b.lingers[channel]; t != nil {
-			t.Stop()
+		if l := b.lingers[channel]; l != nil {
+			l.timer.Stop()
 			delete(b.lingers, channel)
 		}
-		if b.subs[channel] != nil {
-			return
+		if ready, ok := b.ready[channel]; ok {
+			return ready
 		}
 		sub, err := b.nc.ChanSubscribe(ChannelSubject(b.cfg.SubjectPrefix, channel), b.inbox)
 		if err != nil {
 			b.log.Error().Err(err).Str("channel", channel).Msg("NATS subscribe failed")
-			return
+			return nil
 		}
 		_ = sub.SetPendingLimits(-1, -1) // the inbox bounds what is pending
 		b.subs[channel] = sub
-		// Wait until NATS has the interest, so a publish made after the
-		// client saw its hold answered cannot pass it by.
-		if !b.nc.IsConnected() {
-			return // restored by the client library when NATS is back
-		}
-		if err := b.nc.FlushTimeout(b.cfg.FlushTimeout); err != nil {
-			b.log.Warn().Err(err).Str("channel", channel).Msg("NATS subscribe not confirmed")
-		}
-		return
+		ready := make(chan struct{})
+		b.ready[channel] = ready
+		go func() {
+			defer close(ready)
+			if !b.nc.IsConnected() {
+				return // restored by the client library when NATS is back
+			}
+			if err := b.nc.FlushTimeout(b.cfg.FlushTimeout); err != nil {
+				b.log.Warn().Err(err).Str("channel", channel).Msg("NATS subscribe not confirmed")
+			}
+		}()
+		return ready
 	}
 	if b.subs[channel] == nil || b.lingers[channel] != nil {
-		return
+		return nil
 	}
-	b.lingers[channel] = time.AfterFunc(b.cfg.Linger, func() { b.lingerEnded(channel) })
+	l := &linger{}
+	l.timer = time.AfterFunc(b.cfg.Linger, func() { b.lingerEnded(channel, l) })
+	b.lingers[channel] = l
+	return nil
 }
 
-func (b *NATSBroker) lingerEnded(channel string) {
+// linger is a pending unsubscribe; its identity tells a late timer from
+// the current one.
+type linger struct{ timer *time.Timer }
+
+func (b *NATSBroker) lingerEnded(channel string, l *linger) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.lingers[channel] != l {
+		return // a newer linger replaced this one
+	}
 	delete(b.lingers, channel)
 	if b.hub.SubscriberCount(channel) > 0 {
 		return
@@ -243,6 +275,7 @@ func (b *NATSBroker) lingerEnded(channel string) {
 	if sub := b.subs[channel]; sub != nil {
 		_ = sub.Unsubscribe()
 		delete(b.subs, channel)
+		delete(b.ready, channel)
 	}
 }
 
@@ -288,8 +321,8 @@ func (b *NATSBroker) Close() {
 	default:
 	}
 	close(b.done)
-	for _, t := range b.lingers {
-		t.Stop()
+	for _, l := range b.lingers {
+		l.timer.Stop()
 	}
 	b.mu.Unlock()
 	b.nc.Close()

@@ -220,6 +220,12 @@ func serve(ctx context.Context, cfg *Config, table *proxy.Table, reusePort bool,
 	hub.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// Parked streams and WebSockets have left net/http, so Shutdown does not
+	// wait for them: wait here until they have said goodbye (a last chunk,
+	// close 1001, a DISCONNECT to the backend), within the same deadline.
+	for hub.Stats().Subscribers > 0 && sctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
 	_ = controlSrv.Shutdown(sctx)
 	if err := clientSrv.Shutdown(sctx); err != nil {
 		clientSrv.Close()
