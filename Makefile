@@ -28,6 +28,7 @@ fuzz:
 	$(GO) test ./grip -run '^$$' -fuzz '^FuzzParseWSEvents$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./grip -run '^$$' -fuzz '^FuzzParseWSControl$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./proxy -run '^$$' -fuzz '^FuzzParseRouteLine$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./publish -run '^$$' -fuzz '^FuzzChannelToken$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin/
