@@ -33,6 +33,8 @@ type Hub struct {
 	delivered   atomic.Int64 // items queued to subscribers, ever
 	closed      atomic.Bool
 
+	byKind [kindCount]atomic.Int64 // live subscriptions per Kind
+
 	// all holds every registered subscriber, so Close reaches those on no
 	// channel too (a WebSocket that has not subscribed yet).
 	allMu sync.Mutex
@@ -98,6 +100,7 @@ func (h *Hub) Subscribe(kind Kind, channels []string) *Subscriber {
 	}
 	s.registered.Store(true)
 	h.subscribers.Add(1)
+	h.kindCounter(kind).Add(1)
 	h.allMu.Lock()
 	h.all[s] = struct{}{}
 	h.allMu.Unlock()
@@ -183,6 +186,16 @@ func (h *Hub) Unsubscribe(s *Subscriber) {
 	delete(h.all, s)
 	h.allMu.Unlock()
 	h.subscribers.Add(-1)
+	h.kindCounter(s.kind).Add(-1)
+}
+
+// kindCounter is the live count for kind; an unknown kind shares the
+// response slot so the counts still add up to Subscribers.
+func (h *Hub) kindCounter(kind Kind) *atomic.Int64 {
+	if kind < 0 || kind >= kindCount {
+		kind = KindResponse
+	}
+	return &h.byKind[kind]
 }
 
 // Deliver hands published items, in order, to every subscriber of their
@@ -232,11 +245,21 @@ type Stats struct {
 	Channels    int   // channels with at least one subscriber now
 	Slow        int64 // subscribers disconnected for a full queue, ever
 	Delivered   int64 // items queued to subscribers, ever
+
+	// Responses, Streams and WebSockets split Subscribers by Kind.
+	Responses  int64 // held long-polls now
+	Streams    int64 // held streams now
+	WebSockets int64 // WebSockets registered now
 }
 
 // Stats reports the hub's counters.
 func (h *Hub) Stats() Stats {
-	st := Stats{Subscribers: h.subscribers.Load(), Slow: h.slow.Load(), Delivered: h.delivered.Load()}
+	st := Stats{
+		Subscribers: h.subscribers.Load(), Slow: h.slow.Load(), Delivered: h.delivered.Load(),
+		Responses:  h.byKind[KindResponse].Load(),
+		Streams:    h.byKind[KindStream].Load(),
+		WebSockets: h.byKind[KindWebSocket].Load(),
+	}
 	for i := range h.shards {
 		sh := &h.shards[i]
 		sh.mu.Lock()

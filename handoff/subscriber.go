@@ -18,6 +18,8 @@ const (
 	KindResponse  Kind = iota // a held long-poll: takes http-response
 	KindStream                // an open HTTP stream: takes http-stream
 	KindWebSocket             // a WebSocket: takes ws-message
+
+	kindCount // how many kinds there are
 )
 
 func (k Kind) String() string {

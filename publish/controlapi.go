@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gripd/gripd/grip"
@@ -44,6 +45,23 @@ type ControlAPI struct {
 	broker    Broker
 	log       zerolog.Logger
 	jwtParser *jwt.Parser // nil when no JWT key is configured
+
+	ok, badRequest, unauthorized, failed atomic.Int64 // see PublishStats
+}
+
+// PublishStats counts the answers POST /publish/ has given, by outcome.
+type PublishStats struct {
+	OK           int64 // 200: the broker took the items
+	BadRequest   int64 // 400: an unreadable, oversize or invalid body
+	Unauthorized int64 // 401: missing or wrong credentials
+	Failed       int64 // 503: the broker refused the items
+}
+
+// PublishStats reports how many publishes ended each way since start.
+// A wrong method (405) is not a publish and is not counted.
+func (c *ControlAPI) PublishStats() PublishStats {
+	return PublishStats{OK: c.ok.Load(), BadRequest: c.badRequest.Load(),
+		Unauthorized: c.unauthorized.Load(), Failed: c.failed.Load()}
 }
 
 // NewControlAPI returns the control API publishing through broker.
@@ -102,6 +120,7 @@ func (c *ControlAPI) servePublish(w http.ResponseWriter, r *http.Request, asJSON
 		} else {
 			w.Header().Set("WWW-Authenticate", `Basic realm="gripd", charset="UTF-8"`)
 		}
+		c.unauthorized.Add(1)
 		writeText(w, http.StatusUnauthorized, "Unauthorized\n")
 		return
 	}
@@ -114,11 +133,13 @@ func (c *ControlAPI) servePublish(w http.ResponseWriter, r *http.Request, asJSON
 	// Refuse a declared oversize body before reading any of it; a chunked
 	// one is cut off by MaxBytesReader once it passes the limit.
 	if r.ContentLength > c.cfg.MaxBodyBytes {
+		c.badRequest.Add(1)
 		writeText(w, http.StatusBadRequest, "Request body too large.\n")
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.cfg.MaxBodyBytes))
 	if err != nil {
+		c.badRequest.Add(1)
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			writeText(w, http.StatusBadRequest, "Request body too large.\n")
@@ -132,6 +153,7 @@ func (c *ControlAPI) servePublish(w http.ResponseWriter, r *http.Request, asJSON
 	// Content-Type is ignored, as in Pushpin: `curl -d` sends a form type.
 	items, ignored, err := grip.ParsePublish(body)
 	if err != nil {
+		c.badRequest.Add(1)
 		c.log.Debug().Str("error", err.Error()).Msg("publish refused")
 		writeText(w, http.StatusBadRequest, err.Error()+"\n")
 		return
@@ -142,11 +164,13 @@ func (c *ControlAPI) servePublish(w http.ResponseWriter, r *http.Request, asJSON
 
 	if len(items) > 0 {
 		if err := c.broker.Publish(r.Context(), items); err != nil {
+			c.failed.Add(1)
 			c.log.Error().Err(err).Int("items", len(items)).Msg("publish: broker failed")
 			writeText(w, http.StatusServiceUnavailable, fmt.Sprintf("Publish failed: %v\n", err))
 			return
 		}
 	}
+	c.ok.Add(1)
 	c.log.Debug().Int("items", len(items)).Strs("channels", channelsOf(items, 10)).Msg("published")
 
 	if asJSON {

@@ -347,3 +347,25 @@ func TestLocalBroker(t *testing.T) {
 	}
 	var _ Broker = LocalBroker{}
 }
+
+func TestControlAPIPublishStats(t *testing.T) {
+	broker := &recordingBroker{}
+	api := NewControlAPI(ControlConfig{Auth: Auth{Username: "u", Password: "p"}}, broker, zerolog.Nop())
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	basic := "Basic dTpw" // u:p
+	send(t, srv, "POST", "/publish/", strings.NewReader(validBody), "Authorization", basic).check(t, 200, "Published\n")
+	send(t, srv, "POST", "/publish/", strings.NewReader(validBody), "Authorization", basic).check(t, 200, "Published\n")
+	send(t, srv, "POST", "/publish/", strings.NewReader(validBody)).check(t, 401, "Unauthorized\n")
+	send(t, srv, "POST", "/publish/", strings.NewReader("{"), "Authorization", basic)
+	send(t, srv, "GET", "/publish/", nil, "Authorization", basic) // 405: not counted
+	broker.mu.Lock()
+	broker.err = errors.New("down")
+	broker.mu.Unlock()
+	send(t, srv, "POST", "/publish/", strings.NewReader(validBody), "Authorization", basic).check(t, 503, "Publish failed: down\n")
+
+	want := PublishStats{OK: 2, BadRequest: 1, Unauthorized: 1, Failed: 1}
+	if got := api.PublishStats(); got != want {
+		t.Fatalf("PublishStats() = %+v, want %+v", got, want)
+	}
+}
