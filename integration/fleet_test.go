@@ -90,6 +90,7 @@ func TestFleet(t *testing.T) {
 		f.gripds = append(f.gripds, startFleetProc(t, fmt.Sprintf("gripd %d", i), gripd,
 			"--listen", fmt.Sprintf("127.0.0.1:%d", listenPort),
 			"--control-listen", fmt.Sprintf("127.0.0.1:%d", controlPort),
+			"--admin-listen", "off",
 			"--route", "* "+backend,
 			"--nats", natsURL,
 			"--log-level", lvl))

@@ -268,6 +268,7 @@ routes:
 		}
 		args = []string{"--config", path}
 	}
+	args = append(args, "--admin-listen", "off")
 	// gripd's output is only shown when a test fails: make it useful.
 	lvl := os.Getenv("GRIPD_LOG_LEVEL")
 	if lvl == "" {

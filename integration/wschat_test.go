@@ -72,6 +72,7 @@ func TestWSChat(t *testing.T) {
 	g := startProc(t, "gripd", nil, gripd,
 		"--listen", fmt.Sprintf("127.0.0.1:%d", listenPort),
 		"--control-listen", fmt.Sprintf("127.0.0.1:%d", controlPort),
+		"--admin-listen", "off",
 		"--route", fmt.Sprintf("* 127.0.0.1:%d,over_http", backendPort),
 		"--log-level", lvl)
 

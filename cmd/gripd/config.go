@@ -49,6 +49,8 @@ type Config struct {
 	// NATS joins this instance to a fleet (YAML nats:). Default: none, the
 	// instance runs alone.
 	NATS NATSSection
+	// Admin is the listener for health checks and metrics (YAML admin:).
+	Admin AdminConfig
 }
 
 // ControlConfig configures the control API that backends publish to.
@@ -81,6 +83,7 @@ func DefaultConfig() *Config {
 		SubscriberQueue: 100,
 		Control:         ControlConfig{Listen: "127.0.0.1:5561"},
 		Signing:         SigningConfig{Iss: "gripd"},
+		Admin:           AdminConfig{Listen: DefaultAdminListen},
 	}
 }
 
@@ -137,6 +140,9 @@ func ParseConfig(data []byte) (*Config, error) {
 	if err := file.NATS.apply(&cfg.NATS, valueNode(root, "nats")); err != nil {
 		return nil, err
 	}
+	if err := file.Admin.apply(&cfg.Admin, valueNode(root, "admin")); err != nil {
+		return nil, err
+	}
 
 	routeNodes := valueNode(root, "routes")
 	for i, fr := range file.Routes {
@@ -180,6 +186,7 @@ type fileConfig struct {
 	Signing         fileSigning `yaml:"signing"`
 	Routes          []fileRoute `yaml:"routes"`
 	NATS            fileNATS    `yaml:"nats"`
+	Admin           fileAdmin   `yaml:"admin"`
 }
 
 // fileControl mirrors the control: section.
@@ -491,6 +498,8 @@ func sectionOf(typeName string) string {
 		return "control.auth"
 	case fmt.Sprintf("%T", fileSigning{}):
 		return "signing"
+	case fmt.Sprintf("%T", fileAdmin{}):
+		return "admin"
 	case fmt.Sprintf("%T", fileRoute{}):
 		return "a route"
 	case fmt.Sprintf("%T", fileMatch{}):

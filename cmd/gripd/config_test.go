@@ -132,6 +132,7 @@ routes:
 			Auth:   publish.Auth{JWTKey: []byte("hello"), JWTIss: "backend", Username: "u", Password: "p"},
 		},
 		Signing: SigningConfig{Iss: "me", Key: []byte("from-file")},
+		Admin:   AdminConfig{Listen: DefaultAdminListen},
 		Routes: []proxy.Route{
 			{
 				ID:            "api",
@@ -172,6 +173,7 @@ func TestDefaultConfig(t *testing.T) {
 		SubscriberQueue: 100,
 		Control:         ControlConfig{Listen: "127.0.0.1:5561"},
 		Signing:         SigningConfig{Iss: "gripd"},
+		Admin:           AdminConfig{Listen: "127.0.0.1:5563"},
 	}
 	if got := DefaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("DefaultConfig() = %+v, want %+v", got, want)

@@ -62,6 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		natsURL       = fs.String("nats", "", "NATS URL to share publishes with other instances (e.g. nats://127.0.0.1:4222)")
 		natsEmbedded  = fs.String("nats-embedded", "", "start an embedded NATS server on this address (e.g. 127.0.0.1:4222)")
 		reusePort     = fs.Bool("reuse-port", false, "listen for clients with SO_REUSEPORT, so several gripd processes can share the port (the kernel spreads connections)")
+		adminListenF  = fs.String("admin-listen", "", "address for health checks and metrics (default 127.0.0.1:5563; off turns it off)")
 	)
 	fs.Var(&routes, "route", "a Pushpin route line, e.g. '* 127.0.0.1:8000' (repeatable; replaces the file's routes)")
 	fs.Usage = func() {
@@ -124,6 +125,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *natsEmbedded != "" {
 		cfg.NATS.Embedded.Listen = *natsEmbedded
 	}
+	if *adminListenF != "" {
+		if cfg.Admin.Listen, err = adminListen(*adminListenF); err != nil {
+			fmt.Fprintf(stderr, "gripd: --admin-listen: %v\n", err)
+			return 1
+		}
+	}
 	if len(cfg.Routes) == 0 {
 		fmt.Fprintln(stderr, "gripd: no routes: give --config FILE or --route 'SPEC' (e.g. --route '* 127.0.0.1:8000')")
 		return 1
@@ -152,6 +159,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func serve(ctx context.Context, cfg *Config, table *proxy.Table, reusePort bool, log zerolog.Logger) error {
 	hub := handoff.NewHub(handoff.Config{QueueSize: cfg.SubscriberQueue})
 	var broker publish.Broker = &publish.LocalBroker{Hub: hub}
+	var natsUp natsLink // stays nil without NATS
 	if cfg.NATS.Embedded.Listen != "" {
 		ns, url, err := startEmbeddedNATS(cfg.NATS.Embedded)
 		if err != nil {
@@ -170,6 +178,7 @@ func serve(ctx context.Context, cfg *Config, table *proxy.Table, reusePort bool,
 		}
 		defer nb.Close()
 		broker = nb
+		natsUp = nb
 		log.Info().Str("nats", cfg.NATS.Client.URL).Bool("connected", nb.Connected()).Msg("publishes go through NATS")
 	}
 	px, err := proxy.NewServer(proxy.Config{
@@ -185,6 +194,7 @@ func serve(ctx context.Context, cfg *Config, table *proxy.Table, reusePort bool,
 		return err
 	}
 	api := publish.NewControlAPI(publish.ControlConfig{Auth: cfg.Control.Auth}, broker, log)
+	adm := newAdmin(hub, api, natsUp)
 
 	var lc net.ListenConfig
 	if reusePort {
@@ -199,14 +209,28 @@ func serve(ctx context.Context, cfg *Config, table *proxy.Table, reusePort bool,
 		clientLn.Close()
 		return fmt.Errorf("control listener: %w", err)
 	}
+	var adminLn net.Listener // nil when the admin listener is off
+	if cfg.Admin.Listen != "" {
+		if adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+			clientLn.Close()
+			controlLn.Close()
+			return fmt.Errorf("admin listener: %w", err)
+		}
+	}
 	errLog := stdlog.New(zerologWriter{log}, "", 0)
 	clientSrv := &http.Server{Handler: px, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: errLog}
 	controlSrv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: errLog}
+	adminSrv := &http.Server{Handler: adm, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: errLog}
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- clientSrv.Serve(clientLn) }()
 	go func() { errc <- controlSrv.Serve(controlLn) }()
-	log.Info().Str("listen", clientLn.Addr().String()).Str("control", controlLn.Addr().String()).
+	adminAddr := "off"
+	if adminLn != nil {
+		adminAddr = adminLn.Addr().String()
+		go func() { errc <- adminSrv.Serve(adminLn) }()
+	}
+	log.Info().Str("listen", clientLn.Addr().String()).Str("control", controlLn.Addr().String()).Str("admin", adminAddr).
 		Int("routes", len(cfg.Routes)).Str("version", version()).Msg("gripd ready")
 
 	var serveErr error
@@ -215,6 +239,8 @@ func serve(ctx context.Context, cfg *Config, table *proxy.Table, reusePort bool,
 		log.Info().Msg("shutting down")
 	case serveErr = <-errc:
 	}
+	// /readyz answers 503 from here on, so load balancers stop sending.
+	adm.Drain()
 	// Held streams and long-polls never go idle by themselves: end them
 	// first (long-polls get their timeout response), then shut down.
 	hub.Close()
@@ -230,6 +256,8 @@ func serve(ctx context.Context, cfg *Config, table *proxy.Table, reusePort bool,
 	if err := clientSrv.Shutdown(sctx); err != nil {
 		clientSrv.Close()
 	}
+	// Last, so probes see the drain until the end.
+	_ = adminSrv.Shutdown(sctx)
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return serveErr
 	}
