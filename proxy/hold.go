@@ -20,6 +20,8 @@ import (
 // errHandled tells the reverse proxy that the client has been answered.
 func (s *Server) modifyResponse(resp *http.Response) error {
 	st := stateFrom(resp.Request.Context())
+	// The client gets gripd's request id (set in ServeHTTP), not a second one.
+	resp.Header.Del(requestIDHeader)
 	if st.route.NoGrip || !grip.HasInstruction(resp.Header) {
 		return sizeSmallBody(resp)
 	}
@@ -192,6 +194,7 @@ func writeResponse(st *requestState, code int, header http.Header, body []byte) 
 	}
 	h.Del("Transfer-Encoding")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
+	setRequestID(h, st.requestID)
 	st.w.WriteHeader(code)
 	_, _ = st.w.Write(body)
 }
@@ -220,6 +223,7 @@ func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instru
 		h[k] = vs
 	}
 	h.Del("Content-Length")
+	setRequestID(h, st.requestID)
 	st.w.WriteHeader(code)
 	sw := &streamWriter{w: st.w, rc: http.NewResponseController(st.w), timeout: s.cfg.WriteTimeout}
 	if err := copyInitial(sw, initial); err != nil {

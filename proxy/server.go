@@ -110,6 +110,8 @@ type requestState struct {
 	parked  bool   // a parked stream owns the connection and logs at its end
 	start   time.Time
 	log     zerolog.Logger
+	// requestID is the X-Request-Id sent to the backend and the client.
+	requestID string
 }
 
 type stateKey struct{}
@@ -126,6 +128,8 @@ func (st *requestState) logDial(host string, err error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	lw := &responseLog{ResponseWriter: w}
+	id := requestID(r)
+	setRequestID(lw.Header(), id) // every answer carries it, errors too
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
@@ -133,7 +137,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route, ok := s.table.Load().Match(host, r.URL.EscapedPath())
 	if !ok {
 		writeText(lw, http.StatusBadGateway, "No route for host: "+host+"\n")
-		s.logRequest(r, &requestState{w: lw}, start)
+		s.logRequest(r, &requestState{w: lw, requestID: id}, start)
 		return
 	}
 	if isWebSocketUpgrade(r) {
@@ -147,7 +151,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		// no_grip routes relay the upgrade untouched, below.
 	}
-	st := &requestState{route: route, w: lw, log: s.cfg.Log, start: start}
+	st := &requestState{route: route, w: lw, log: s.cfg.Log, start: start, requestID: id}
 	if route.Balance == BalanceRoundRobin && len(route.Backends) > 1 {
 		c, _ := s.rr.LoadOrStore(route.ID, new(atomic.Uint64))
 		st.rrStart = int(c.(*atomic.Uint64).Add(1) % uint64(len(route.Backends)))
@@ -192,6 +196,7 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	out.Host = pr.In.Host
 	out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
 	pr.SetXForwarded()
+	setRequestID(out.Header, st.requestID)
 	for k, vs := range route.SetHeaders {
 		if len(vs) == 0 || vs[0] == "" {
 			out.Header.Del(k)
@@ -262,6 +267,7 @@ func writeText(w http.ResponseWriter, code int, body string) {
 type accessEntry struct {
 	method, path, host, remote string
 	route, backend, end        string
+	requestID                  string
 	hold                       grip.HoldMode
 	channels                   []grip.Channel
 	status                     int
@@ -273,7 +279,7 @@ func newAccessEntry(r *http.Request, st *requestState, start time.Time) accessEn
 	e := accessEntry{
 		method: r.Method, path: r.URL.Path, host: r.Host, remote: r.RemoteAddr,
 		backend: st.backend, end: st.end, hold: st.hold, channels: st.chans,
-		status: st.w.status, bytes: st.w.bytes, start: start,
+		status: st.w.status, bytes: st.w.bytes, start: start, requestID: st.requestID,
 	}
 	if st.route != nil {
 		e.route = st.route.ID
@@ -304,6 +310,9 @@ func (s *Server) logAccess(e accessEntry) {
 	ev = ev.Str("method", e.method).Str("path", e.path).Str("host", e.host).
 		Str("remote", e.remote).Int("status", status).Int64("bytes", e.bytes).
 		Dur("duration", time.Since(e.start))
+	if e.requestID != "" {
+		ev = ev.Str("request_id", e.requestID)
+	}
 	if e.route != "" {
 		ev = ev.Str("route", e.route)
 	}

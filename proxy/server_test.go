@@ -32,6 +32,7 @@ type fixtureOpts struct {
 	backendTimeout time.Duration
 	writeTimeout   time.Duration
 	queueSize      int
+	log            io.Writer // when set, the server logs here at debug level
 }
 
 func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
@@ -49,10 +50,14 @@ func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
 		t.Fatal(err)
 	}
 	hub := handoff.NewHub(handoff.Config{QueueSize: opts.queueSize})
+	log := zerolog.Nop()
+	if opts.log != nil {
+		log = zerolog.New(opts.log).Level(zerolog.DebugLevel)
+	}
 	srv, err := NewServer(Config{
 		Table: table, Hub: hub, SigIss: "test-iss", SigKey: []byte(testKey),
 		BackendTimeout: opts.backendTimeout, WriteTimeout: opts.writeTimeout,
-		DialTimeout: time.Second, Log: zerolog.Nop(),
+		DialTimeout: time.Second, Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -91,7 +91,8 @@ type wsSession struct {
 
 // newWSSession sets up the session of a client WebSocket request.
 func (s *Server) newWSSession(w *responseLog, r *http.Request, route *Route, start time.Time) *wsSession {
-	st := &requestState{route: route, w: w, log: s.cfg.Log, start: start, hold: "websocket"}
+	st := &requestState{route: route, w: w, log: s.cfg.Log, start: start, hold: "websocket",
+		requestID: w.Header().Get(requestIDHeader)} // set by ServeHTTP
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), stateKey{}, st))
 	return &wsSession{
 		srv: s, route: route, st: st, cid: newConnectionID(), meta: map[string]string{},

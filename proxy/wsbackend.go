@@ -40,6 +40,7 @@ func (ws *wsSession) roundTrip(events []grip.WSEvent) (*wsResponse, []grip.WSEve
 	req.Header.Set("Content-Type", grip.WSEventsContentType)
 	req.Header.Set("Accept", grip.WSEventsContentType)
 	req.Header.Set("Connection-Id", ws.cid)
+	setRequestID(req.Header, ws.st.requestID)
 	// A nil value is not sent; it lets the transport resend the request on
 	// a fresh connection when a pooled one turns out to be closed (a
 	// backend that restarted), which it does only for idempotent requests.

@@ -207,7 +207,7 @@ func (ws *wsSession) finish(end string) {
 		if ev.Enabled() {
 			ev.Str("method", ws.entry.method).Str("path", ws.entry.path).Str("host", ws.entry.host).
 				Str("remote", ws.entry.remote).Int("status", ws.entry.status).Str("route", ws.entry.route).
-				Str("connection_id", ws.cid).Str("end", end).Strs("channels", ws.sub.Channels()).
+				Str("connection_id", ws.cid).Str("request_id", ws.entry.requestID).Str("end", end).Strs("channels", ws.sub.Channels()).
 				Int64("messages_in", ws.in.Load()).Int64("messages_out", ws.out.Load()).
 				Dur("duration", time.Since(ws.entry.start)).Msg("websocket")
 		}

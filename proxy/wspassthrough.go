@@ -74,6 +74,7 @@ func (ws *wsSession) dialBackend(r *http.Request) (*websocket.Conn, *http.Respon
 		}
 	}
 	header.Set("Sec-WebSocket-Extensions", "grip")
+	setRequestID(header, ws.st.requestID)
 	if tok, err := ws.srv.signer(ws.route).Token(time.Now()); err == nil && tok != "" {
 		header.Set("Grip-Sig", tok)
 	}
