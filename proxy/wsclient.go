@@ -65,7 +65,9 @@ func (ws *wsSession) deliverLoop() {
 		}
 		if err := ws.sub.Err(); err != nil {
 			if errors.Is(err, handoff.ErrSlow) {
-				ws.conn.Close(websocket.StatusPolicyViolation, "too slow")
+				// No close handshake: a client that does not read would make
+				// it wait out its full timeout.
+				ws.conn.CloseNow()
 				ws.finish("slow")
 			} else {
 				ws.conn.Close(websocket.StatusGoingAway, "")

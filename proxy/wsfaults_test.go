@@ -39,7 +39,7 @@ func TestWebSocketStalledClientIsDropped(t *testing.T) {
 	for range 64 { // 16 MiB: more than the socket buffers hold
 		f.hub.Deliver([]grip.Item{{Channel: "c", WSMessage: &grip.WSMessageFormat{Action: grip.ActionSend, Type: "text", Content: big}}})
 	}
-	waitNoSubscribers(t, f, 5*time.Second)
+	waitNoSubscribers(t, f, 10*time.Second)
 }
 
 // A client that does not answer a published ping within the write
