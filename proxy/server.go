@@ -161,6 +161,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.logRequest(r, st, start)
 }
 
+// stripClientGripHeaders removes the Grip-* headers a client sent, and
+// their Grip_* spellings too: CGI-style backends map both to HTTP_GRIP_*,
+// so a client could otherwise smuggle a Grip-Sig past the proxy.
+func stripClientGripHeaders(h http.Header) {
+	grip.StripGripHeaders(h)
+	for k := range h {
+		if len(k) >= 5 && strings.EqualFold(k[:5], "grip_") {
+			delete(h, k)
+		}
+	}
+}
+
 func isWebSocketUpgrade(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
@@ -208,7 +220,7 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 		return
 	}
 	// Grip-* headers are the backend's to trust; never a client's.
-	grip.StripGripHeaders(out.Header)
+	stripClientGripHeaders(out.Header)
 	tok, err := s.signer(route).Token(time.Now())
 	if err != nil {
 		st.log.Error().Err(err).Str("route", route.ID).Msg("cannot sign Grip-Sig")

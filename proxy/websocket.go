@@ -196,10 +196,11 @@ func wsBaseHeader(r *http.Request) http.Header {
 		h.Del(k)
 	}
 	for k := range h {
-		if strings.HasPrefix(k, "Meta-") || strings.HasPrefix(k, "Grip-") {
+		if strings.HasPrefix(k, "Meta-") {
 			delete(h, k)
 		}
 	}
+	stripClientGripHeaders(h)
 	return h
 }
 
