@@ -134,6 +134,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
+	if r.Method == http.MethodConnect {
+		// gripd is a reverse proxy: it never opens tunnels.
+		lw.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+		writeText(lw, http.StatusMethodNotAllowed, "CONNECT is not supported.\n")
+		s.logRequest(r, &requestState{w: lw}, start)
+		return
+	}
 	route, ok := s.table.Load().Match(host, r.URL.EscapedPath())
 	if !ok {
 		writeText(lw, http.StatusBadGateway, "No route for host: "+host+"\n")
