@@ -24,7 +24,7 @@ const shardCount = 64
 // Hub is the channel index of parked connections on this instance. It is
 // safe for concurrent use.
 type Hub struct {
-	queueSize int
+	queueSize atomic.Int64 // see SetQueueSize
 	seed      maphash.Seed
 	shards    [shardCount]shard
 
@@ -74,7 +74,8 @@ func NewHub(cfg Config) *Hub {
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = 100
 	}
-	h := &Hub{queueSize: cfg.QueueSize, seed: maphash.MakeSeed(), all: map[*Subscriber]struct{}{}}
+	h := &Hub{seed: maphash.MakeSeed(), all: map[*Subscriber]struct{}{}}
+	h.queueSize.Store(int64(cfg.QueueSize))
 	for i := range h.shards {
 		h.shards[i].channels = map[string]map[*Subscriber]struct{}{}
 	}
@@ -85,13 +86,22 @@ func (h *Hub) shardFor(channel string) *shard {
 	return &h.shards[maphash.String(h.seed, channel)%shardCount]
 }
 
+// SetQueueSize changes Config.QueueSize for the subscriptions to come
+// (a reload); those already made keep the queue they have. n <= 0 is
+// ignored.
+func (h *Hub) SetQueueSize(n int) {
+	if n > 0 {
+		h.queueSize.Store(int64(n))
+	}
+}
+
 // Subscribe parks a new subscriber of the given kind on channels (none
 // is fine: see Join). The caller must call Unsubscribe when it is done
 // with it, whatever ended it.
 func (h *Hub) Subscribe(kind Kind, channels []string) *Subscriber {
 	s := &Subscriber{
 		kind:  kind,
-		queue: make(chan *grip.Item, h.queueSize),
+		queue: make(chan *grip.Item, h.queueSize.Load()),
 		done:  make(chan struct{}),
 	}
 	if h.closed.Load() {
@@ -228,15 +238,7 @@ func (h *Hub) Deliver(items []grip.Item) {
 // once. Owners still call Unsubscribe.
 func (h *Hub) Close() {
 	h.closed.Store(true)
-	h.allMu.Lock()
-	subs := make([]*Subscriber, 0, len(h.all))
-	for s := range h.all {
-		subs = append(subs, s)
-	}
-	h.allMu.Unlock()
-	for _, s := range subs {
-		s.end(ErrClosed)
-	}
+	endAll(h.registered())
 }
 
 // Stats are the hub's counters.

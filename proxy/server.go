@@ -50,8 +50,19 @@ type Server struct {
 	table   atomic.Pointer[Table]
 	rp      *httputil.ReverseProxy
 	fo      *failover
-	signers sync.Map // route ID -> *grip.Signer
+	signing atomic.Pointer[signing]
 	rr      sync.Map // route ID -> *atomic.Uint64 (round-robin counters)
+	// timeout is the backend timeout in nanoseconds (SetBackendLimits).
+	timeout atomic.Int64
+}
+
+// signing is the server-wide Grip-Sig issuer and key, with the signers
+// made from them per route. A reload replaces the whole value, so a
+// route never signs with a mix of old and new settings.
+type signing struct {
+	iss     string
+	key     []byte
+	byRoute sync.Map // route ID -> *grip.Signer
 }
 
 // NewServer returns a Server for cfg.
@@ -76,11 +87,10 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg}
 	s.table.Store(cfg.Table)
-	s.fo = &failover{
-		secure:   newTransport(cfg, false),
-		insecure: newTransport(cfg, true),
-		health:   map[string]*backendState{},
-	}
+	s.signing.Store(&signing{iss: cfg.SigIss, key: cfg.SigKey})
+	s.timeout.Store(int64(cfg.BackendTimeout))
+	s.fo = &failover{health: map[string]*backendState{}}
+	s.fo.setTransports(newTransports(cfg))
 	s.rp = &httputil.ReverseProxy{
 		Rewrite:        s.rewrite,
 		Transport:      s.fo,
@@ -94,8 +104,42 @@ func NewServer(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// SetTable swaps the route table; requests under way keep the old one.
-func (s *Server) SetTable(t *Table) { s.table.Store(t) }
+// SetTable swaps the route table; requests under way keep the old one,
+// and held connections are not touched. Routes may carry keys of their
+// own, so the per-route signers are made afresh.
+func (s *Server) SetTable(t *Table) {
+	old := s.signing.Load()
+	s.table.Store(t)
+	s.signing.Store(&signing{iss: old.iss, key: old.key})
+}
+
+// SetSigning replaces the server-wide Grip-Sig issuer and key (iss ""
+// means "gripd"; no key means no Grip-Sig) for the requests to come.
+func (s *Server) SetSigning(iss string, key []byte) {
+	if iss == "" {
+		iss = "gripd"
+	}
+	s.signing.Store(&signing{iss: iss, key: key})
+}
+
+// SetBackendLimits replaces the backend timeout and the cap on
+// connections per backend (zero keeps the default) for the requests to
+// come. Requests under way finish with the old settings; for a moment old
+// and new connections together may pass the new cap.
+func (s *Server) SetBackendLimits(timeout time.Duration, maxConns int) {
+	cfg := s.cfg
+	if timeout > 0 {
+		cfg.BackendTimeout = timeout
+	}
+	if maxConns > 0 {
+		cfg.MaxConnsPerBackend = maxConns
+	}
+	s.timeout.Store(int64(cfg.BackendTimeout))
+	s.fo.setTransports(newTransports(cfg))
+}
+
+// backendTimeout is how long a backend may take to answer.
+func (s *Server) backendTimeout() time.Duration { return time.Duration(s.timeout.Load()) }
 
 // requestState travels in the request context from ServeHTTP through the
 // reverse proxy's hooks, and ends up in the access log line.
@@ -185,17 +229,18 @@ func isWebSocketUpgrade(r *http.Request) bool {
 }
 
 func (s *Server) signer(r *Route) *grip.Signer {
-	if v, ok := s.signers.Load(r.ID); ok {
+	sg := s.signing.Load()
+	if v, ok := sg.byRoute.Load(r.ID); ok {
 		return v.(*grip.Signer)
 	}
-	iss, key := s.cfg.SigIss, s.cfg.SigKey
+	iss, key := sg.iss, sg.key
 	if r.SigIss != "" {
 		iss = r.SigIss
 	}
 	if len(r.SigKey) > 0 {
 		key = r.SigKey
 	}
-	v, _ := s.signers.LoadOrStore(r.ID, grip.NewSigner(iss, key))
+	v, _ := sg.byRoute.LoadOrStore(r.ID, grip.NewSigner(iss, key))
 	return v.(*grip.Signer)
 }
 

@@ -45,13 +45,41 @@ type backendState struct {
 	downUntil atomic.Int64 // unix nanoseconds; 0 = healthy
 }
 
+// transports are the two HTTP clients gripd forwards with: one checks
+// TLS certificates, the other (routes marked insecure) does not. They are
+// replaced as a pair when the backend limits change on a reload.
+type transports struct {
+	secure, insecure *http.Transport
+}
+
+func newTransports(cfg Config) *transports {
+	return &transports{secure: newTransport(cfg, false), insecure: newTransport(cfg, true)}
+}
+
+// forBackend returns the client for b.
+func (t *transports) forBackend(b *Backend) *http.Transport {
+	if b.Insecure {
+		return t.insecure
+	}
+	return t.secure
+}
+
 // failover is the RoundTripper that tries a route's backends in turn. The
 // outbound request's URL host is chosen per attempt; the request carries
 // its routeState in the context.
 type failover struct {
-	secure, insecure *http.Transport
-	mu               sync.Mutex
-	health           map[string]*backendState // by backend URL host
+	clients atomic.Pointer[transports]
+	mu      sync.Mutex
+	health  map[string]*backendState // by backend URL host
+}
+
+// setTransports installs new clients for the requests to come; requests
+// under way finish on the old ones, whose idle connections are closed.
+func (f *failover) setTransports(t *transports) {
+	if old := f.clients.Swap(t); old != nil {
+		old.secure.CloseIdleConnections()
+		old.insecure.CloseIdleConnections()
+	}
 }
 
 func (f *failover) state(host string) *backendState {
@@ -90,6 +118,7 @@ func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body = body
 	}
 	var lastErr error
+	clients := f.clients.Load()
 	clientHost := req.Host
 	for _, b := range backends {
 		req.URL.Scheme = b.URL.Scheme
@@ -98,11 +127,7 @@ func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
 		if b.HostHeader != "" {
 			req.Host = b.HostHeader
 		}
-		t := f.secure
-		if b.Insecure {
-			t = f.insecure
-		}
-		resp, err := t.RoundTrip(req)
+		resp, err := clients.forBackend(b).RoundTrip(req)
 		if err == nil {
 			st.backend = b.URL.Host
 			return resp, nil

@@ -101,13 +101,9 @@ func (ws *wsSession) dialBackend(r *http.Request) (*websocket.Conn, *http.Respon
 		if b.HostHeader != "" {
 			host = b.HostHeader
 		}
-		t := ws.srv.fo.secure
-		if b.Insecure {
-			t = ws.srv.fo.insecure
-		}
-		gripExt := &gripExtensionTransport{base: t}
+		gripExt := &gripExtensionTransport{base: ws.srv.fo.clients.Load().forBackend(&b)}
 		conn, resp, err := websocket.Dial(ws.ctx, u.String(), &websocket.DialOptions{
-			HTTPClient:      &http.Client{Transport: gripExt, Timeout: ws.srv.cfg.BackendTimeout},
+			HTTPClient:      &http.Client{Transport: gripExt, Timeout: ws.srv.backendTimeout()},
 			HTTPHeader:      header,
 			Host:            host,
 			Subprotocols:    protocols,

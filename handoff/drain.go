@@ -1,0 +1,69 @@
+package handoff
+
+import (
+	"context"
+	"time"
+)
+
+// drainTick is the shortest pause between two batches of a drain: with
+// many connections, several end per tick rather than one timer per
+// connection.
+const drainTick = 10 * time.Millisecond
+
+// Drain ends every subscription with ErrClosed, spread evenly over d, so
+// that the clients of an instance going away reconnect elsewhere a few at
+// a time rather than all in the same second. Subscriptions made while it
+// runs end at once, as after Close. When ctx is done before the end (an
+// operator in a hurry), the rest end at once. Drain returns when every
+// subscription it found has been ended; owners still call Unsubscribe.
+func (h *Hub) Drain(ctx context.Context, d time.Duration) {
+	h.closed.Store(true)
+	subs := h.registered()
+	n := len(subs)
+	if n == 0 {
+		return
+	}
+	if d <= 0 {
+		endAll(subs)
+		return
+	}
+	tick := max(d/time.Duration(n), drainTick)
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	start := time.Now()
+	ended := 0
+	for ended < n {
+		select {
+		case <-ctx.Done():
+			endAll(subs[ended:])
+			return
+		case now := <-ticker.C:
+			// How many should have ended by now on a straight line from
+			// start to start+d; catching up after a late tick keeps the pace.
+			due := n
+			if elapsed := now.Sub(start); elapsed < d {
+				due = int(int64(n) * int64(elapsed) / int64(d))
+			}
+			for ; ended < due; ended++ {
+				subs[ended].end(ErrClosed)
+			}
+		}
+	}
+}
+
+// registered returns every subscriber registered now, in no set order.
+func (h *Hub) registered() []*Subscriber {
+	h.allMu.Lock()
+	defer h.allMu.Unlock()
+	subs := make([]*Subscriber, 0, len(h.all))
+	for s := range h.all {
+		subs = append(subs, s)
+	}
+	return subs
+}
+
+func endAll(subs []*Subscriber) {
+	for _, s := range subs {
+		s.end(ErrClosed)
+	}
+}

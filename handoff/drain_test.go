@@ -1,0 +1,121 @@
+package handoff
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gripd/gripd/grip"
+)
+
+func subscribeN(h *Hub, n int) []*Subscriber {
+	subs := make([]*Subscriber, n)
+	for i := range subs {
+		subs[i] = h.Subscribe(KindStream, []string{"c"})
+	}
+	return subs
+}
+
+func countEnded(subs []*Subscriber) int {
+	n := 0
+	for _, s := range subs {
+		if s.Err() != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// TestHubDrainSpreadsTheEnds checks that a drain does not end everyone
+// together: when the first subscriber ends, most are still live, and by
+// the time Drain returns all have ended with ErrClosed.
+func TestHubDrainSpreadsTheEnds(t *testing.T) {
+	h := NewHub(Config{})
+	subs := subscribeN(h, 20)
+	returned := make(chan struct{})
+	go func() {
+		h.Drain(context.Background(), 2*time.Second)
+		close(returned)
+	}()
+
+	first := make(chan int)
+	go func() {
+		cases := make(chan struct{}, len(subs))
+		for _, s := range subs {
+			go func() { <-s.Done(); cases <- struct{}{} }()
+		}
+		<-cases
+		first <- countEnded(subs)
+		for range len(subs) - 1 {
+			<-cases
+		}
+	}()
+	// With 20 over 2s one ends every 100ms; half would mean the pacing
+	// is gone (or the machine stalled for a second).
+	if n := <-first; n > len(subs)/2 {
+		t.Errorf("%d of %d ended with the first; want the ends spread out", n, len(subs))
+	}
+	<-returned
+	for i, s := range subs {
+		if err := s.Err(); err != ErrClosed {
+			t.Errorf("sub %d: Err = %v, want ErrClosed", i, err)
+		}
+		h.Unsubscribe(s)
+	}
+}
+
+// TestHubDrainCancelEndsTheRestAtOnce is the second signal: the pace is
+// dropped and everyone still live ends now.
+func TestHubDrainCancelEndsTheRestAtOnce(t *testing.T) {
+	h := NewHub(Config{})
+	subs := subscribeN(h, 5)
+	ctx, cancel := context.WithCancel(context.Background())
+	returned := make(chan struct{})
+	go func() {
+		h.Drain(ctx, time.Hour)
+		close(returned)
+	}()
+	cancel() // an hour-long drain would end its first after 12 minutes
+
+	<-returned
+	if n := countEnded(subs); n != len(subs) {
+		t.Errorf("after cancel %d of %d ended, want all", n, len(subs))
+	}
+}
+
+// TestHubDrainRefusesNewSubscriptions checks that a hold arriving while
+// the drain runs ends at once instead of being parked on a dying instance.
+func TestHubDrainRefusesNewSubscriptions(t *testing.T) {
+	h := NewHub(Config{})
+	old := h.Subscribe(KindStream, []string{"c"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	returned := make(chan struct{})
+	go func() {
+		h.Drain(ctx, time.Hour)
+		close(returned)
+	}()
+	for !h.closed.Load() { // Drain's first step
+		time.Sleep(time.Millisecond)
+	}
+	late := h.Subscribe(KindStream, []string{"c"})
+	assertDone(t, late, ErrClosed)
+	assertLive(t, old)
+	h.Deliver([]grip.Item{streamItem("c", "still delivered while draining")})
+	recv(t, old)
+	cancel()
+	<-returned
+	assertDone(t, old, ErrClosed)
+	h.Unsubscribe(old)
+	h.Unsubscribe(late)
+}
+
+func TestHubDrainWithoutDurationEndsAllAtOnce(t *testing.T) {
+	h := NewHub(Config{})
+	subs := subscribeN(h, 3)
+	h.Drain(context.Background(), 0)
+	if n := countEnded(subs); n != len(subs) {
+		t.Errorf("%d of %d ended, want all", n, len(subs))
+	}
+	h.Drain(context.Background(), time.Second) // nothing left: returns at once
+}
