@@ -138,6 +138,14 @@ func (s *Server) SetBackendLimits(timeout time.Duration, maxConns int) {
 	s.fo.setTransports(newTransports(cfg))
 }
 
+// CloseIdleConnections closes the idle keep-alive connections to
+// backends (at shutdown, and in tests).
+func (s *Server) CloseIdleConnections() {
+	c := s.fo.clients.Load()
+	c.secure.CloseIdleConnections()
+	c.insecure.CloseIdleConnections()
+}
+
 // backendTimeout is how long a backend may take to answer.
 func (s *Server) backendTimeout() time.Duration { return time.Duration(s.timeout.Load()) }
 

@@ -67,8 +67,7 @@ func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
 		hub.Close()
 		ps.CloseClientConnections()
 		ps.Close()
-		srv.fo.secure.CloseIdleConnections()
-		srv.fo.insecure.CloseIdleConnections()
+		srv.CloseIdleConnections()
 	})
 	return &fixture{hub: hub, proxy: ps}
 }

@@ -525,7 +525,7 @@ func TestWebSocketManyClients(t *testing.T) {
 		// (the transport's, not the sessions'); a connection goes back to
 		// the pool a moment after its request is done, so close them each
 		// time round.
-		srv.fo.secure.CloseIdleConnections()
+		srv.CloseIdleConnections()
 		if time.Now().After(deadline) {
 			t.Fatalf("%d goroutines, %d before the clients connected", runtime.NumGoroutine(), before)
 		}

@@ -44,7 +44,7 @@ type ControlAPI struct {
 	cfg       ControlConfig
 	broker    Broker
 	log       zerolog.Logger
-	jwtParser *jwt.Parser // nil when no JWT key is configured
+	auth      atomic.Pointer[authCheck] // see SetAuth
 
 	ok, badRequest, unauthorized, failed atomic.Int64 // see PublishStats
 }
@@ -70,16 +70,30 @@ func NewControlAPI(cfg ControlConfig, broker Broker, log zerolog.Logger) *Contro
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	c := &ControlAPI{cfg: cfg, broker: broker, log: log}
-	if len(cfg.Auth.JWTKey) > 0 {
+	c.SetAuth(cfg.Auth)
+	return c
+}
+
+// SetAuth replaces the credentials publishes need (a reload); requests
+// under way finish with the old ones.
+func (c *ControlAPI) SetAuth(a Auth) {
+	check := &authCheck{Auth: a}
+	if len(a.JWTKey) > 0 {
 		// HS256 only, as the GRIP libraries sign. jwt checks exp (and nbf)
 		// whenever the token carries them.
 		opts := []jwt.ParserOption{jwt.WithValidMethods([]string{"HS256"})}
-		if cfg.Auth.JWTIss != "" {
-			opts = append(opts, jwt.WithIssuer(cfg.Auth.JWTIss))
+		if a.JWTIss != "" {
+			opts = append(opts, jwt.WithIssuer(a.JWTIss))
 		}
-		c.jwtParser = jwt.NewParser(opts...)
+		check.jwtParser = jwt.NewParser(opts...)
 	}
-	return c
+	c.auth.Store(check)
+}
+
+// authCheck is an Auth with the JWT parser made from it.
+type authCheck struct {
+	Auth
+	jwtParser *jwt.Parser // nil when no JWT key is configured
 }
 
 // ServeHTTP answers one control API request, with Pushpin's status codes
@@ -115,7 +129,7 @@ func (c *ControlAPI) servePublish(w http.ResponseWriter, r *http.Request, asJSON
 	if !c.authorized(r) {
 		// The challenge names the scheme a publisher should use: Bearer
 		// when a JWT key is configured, else Basic.
-		if c.jwtParser != nil {
+		if c.auth.Load().jwtParser != nil {
 			w.Header().Set("WWW-Authenticate", "Bearer")
 		} else {
 			w.Header().Set("WWW-Authenticate", `Basic realm="gripd", charset="UTF-8"`)
@@ -186,15 +200,15 @@ func (c *ControlAPI) servePublish(w http.ResponseWriter, r *http.Request, asJSON
 // With no auth configured every request is authorized. With both a JWT key
 // and Basic credentials configured, either is enough.
 func (c *ControlAPI) authorized(r *http.Request) bool {
-	a := c.cfg.Auth
+	a := c.auth.Load()
 	basicOn := a.Username != "" || a.Password != ""
-	if c.jwtParser == nil && !basicOn {
+	if a.jwtParser == nil && !basicOn {
 		return true
 	}
 	scheme, credentials, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	switch {
-	case c.jwtParser != nil && strings.EqualFold(scheme, "Bearer"):
-		_, err := c.jwtParser.Parse(strings.TrimSpace(credentials), func(*jwt.Token) (any, error) {
+	case a.jwtParser != nil && strings.EqualFold(scheme, "Bearer"):
+		_, err := a.jwtParser.Parse(strings.TrimSpace(credentials), func(*jwt.Token) (any, error) {
 			return a.JWTKey, nil
 		})
 		if err != nil {

@@ -51,6 +51,10 @@ type Config struct {
 	NATS NATSSection
 	// Admin is the listener for health checks and metrics (YAML admin:).
 	Admin AdminConfig
+	// Drain is how gripd leaves on SIGTERM/SIGINT (YAML drain:).
+	Drain DrainConfig
+	// Reload is when gripd rereads this file by itself (YAML reload:).
+	Reload ReloadConfig
 }
 
 // ControlConfig configures the control API that backends publish to.
@@ -84,6 +88,8 @@ func DefaultConfig() *Config {
 		Control:         ControlConfig{Listen: "127.0.0.1:5561"},
 		Signing:         SigningConfig{Iss: "gripd"},
 		Admin:           AdminConfig{Listen: DefaultAdminListen},
+		Drain:           DrainConfig{Duration: DefaultDrainDuration},
+		Reload:          ReloadConfig{Watch: true},
 	}
 }
 
@@ -143,6 +149,12 @@ func ParseConfig(data []byte) (*Config, error) {
 	if err := file.Admin.apply(&cfg.Admin, valueNode(root, "admin")); err != nil {
 		return nil, err
 	}
+	if err := file.Drain.apply(&cfg.Drain, valueNode(root, "drain")); err != nil {
+		return nil, err
+	}
+	if err := file.Reload.apply(&cfg.Reload, valueNode(root, "reload")); err != nil {
+		return nil, err
+	}
 
 	routeNodes := valueNode(root, "routes")
 	for i, fr := range file.Routes {
@@ -187,6 +199,8 @@ type fileConfig struct {
 	Routes          []fileRoute `yaml:"routes"`
 	NATS            fileNATS    `yaml:"nats"`
 	Admin           fileAdmin   `yaml:"admin"`
+	Drain           fileDrain   `yaml:"drain"`
+	Reload          fileReload  `yaml:"reload"`
 }
 
 // fileControl mirrors the control: section.
@@ -500,6 +514,10 @@ func sectionOf(typeName string) string {
 		return "signing"
 	case fmt.Sprintf("%T", fileAdmin{}):
 		return "admin"
+	case fmt.Sprintf("%T", fileDrain{}):
+		return "drain"
+	case fmt.Sprintf("%T", fileReload{}):
+		return "reload"
 	case fmt.Sprintf("%T", fileRoute{}):
 		return "a route"
 	case fmt.Sprintf("%T", fileMatch{}):

@@ -102,6 +102,8 @@ control:
     username: u
     password: p
 signing: {iss: me, key: "file:` + keyFile + `"}
+drain: {duration: 2m}
+reload: {watch: false}
 routes:
   - id: api
     match: {host: "Example.com", path_prefix: /api/}
@@ -133,6 +135,8 @@ routes:
 		},
 		Signing: SigningConfig{Iss: "me", Key: []byte("from-file")},
 		Admin:   AdminConfig{Listen: DefaultAdminListen},
+		Drain:   DrainConfig{Duration: 2 * time.Minute},
+		Reload:  ReloadConfig{Watch: false},
 		Routes: []proxy.Route{
 			{
 				ID:            "api",
@@ -174,6 +178,8 @@ func TestDefaultConfig(t *testing.T) {
 		Control:         ControlConfig{Listen: "127.0.0.1:5561"},
 		Signing:         SigningConfig{Iss: "gripd"},
 		Admin:           AdminConfig{Listen: "127.0.0.1:5563"},
+		Drain:           DrainConfig{Duration: 30 * time.Second},
+		Reload:          ReloadConfig{Watch: true},
 	}
 	if got := DefaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("DefaultConfig() = %+v, want %+v", got, want)
@@ -232,6 +238,26 @@ func TestParseConfigErrors(t *testing.T) {
 			name:    "two documents",
 			yaml:    route + "---\nlisten: \":1\"\n",
 			wantErr: []string{"one YAML document"},
+		},
+		{
+			name:    "drain duration not a duration",
+			yaml:    "drain:\n  duration: soon\n",
+			wantErr: []string{"line 2", "drain.duration", `"soon"`},
+		},
+		{
+			name:    "drain duration negative",
+			yaml:    "drain:\n  duration: -1s\n",
+			wantErr: []string{"line 2", "drain.duration"},
+		},
+		{
+			name:    "unknown drain key",
+			yaml:    "drain:\n  window: 1s\n",
+			wantErr: []string{"line 2", `unknown key "window"`, "in drain"},
+		},
+		{
+			name:    "reload watch not a bool",
+			yaml:    "reload:\n  watch: often\n",
+			wantErr: []string{"line 2", "bool"},
 		},
 		{
 			name:    "backend_max_conns below one",

@@ -10,9 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	stdlog "log"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -21,10 +18,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-
-	"github.com/gripd/gripd/handoff"
-	"github.com/gripd/gripd/proxy"
-	"github.com/gripd/gripd/publish"
 )
 
 func main() {
@@ -50,21 +43,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gripd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		configPath    = fs.String("config", "", "routes.yaml to run from (see routes.yaml.example)")
-		routes        routeFlags
-		listen        = fs.String("listen", "", "address for clients (default :7999)")
-		controlListen = fs.String("control-listen", "", "address for the control API (default 127.0.0.1:5561)")
-		sigIss        = fs.String("sig-iss", "", "Grip-Sig issuer (default gripd)")
-		sigKey        = fs.String("sig-key", "", "Grip-Sig key: a secret, base64:..., or file:PATH")
-		logLevel      = fs.String("log-level", "info", "debug, info, warn or error")
-		logFormat     = fs.String("log-format", "json", "json or console")
-		check         = fs.Bool("check", false, "validate the configuration and exit")
-		natsURL       = fs.String("nats", "", "NATS URL to share publishes with other instances (e.g. nats://127.0.0.1:4222)")
-		natsEmbedded  = fs.String("nats-embedded", "", "start an embedded NATS server on this address (e.g. 127.0.0.1:4222)")
-		reusePort     = fs.Bool("reuse-port", false, "listen for clients with SO_REUSEPORT, so several gripd processes can share the port (the kernel spreads connections)")
-		adminListenF  = fs.String("admin-listen", "", "address for health checks and metrics (default 127.0.0.1:5563; off turns it off)")
+		src       configSource
+		logLevel  = fs.String("log-level", "info", "debug, info, warn or error")
+		logFormat = fs.String("log-format", "json", "json or console")
+		check     = fs.Bool("check", false, "validate the configuration and exit")
+		reusePort = fs.Bool("reuse-port", false, "listen for clients with SO_REUSEPORT, so several gripd processes can share the port (the kernel spreads connections)")
 	)
-	fs.Var(&routes, "route", "a Pushpin route line, e.g. '* 127.0.0.1:8000' (repeatable; replaces the file's routes)")
+	fs.StringVar(&src.path, "config", "", "routes.yaml to run from (see routes.yaml.example); reloaded on SIGHUP and when it changes")
+	fs.StringVar(&src.listen, "listen", "", "address for clients (default :7999)")
+	fs.StringVar(&src.controlListen, "control-listen", "", "address for the control API (default 127.0.0.1:5561)")
+	fs.StringVar(&src.sigIss, "sig-iss", "", "Grip-Sig issuer (default gripd)")
+	fs.StringVar(&src.sigKey, "sig-key", "", "Grip-Sig key: a secret, base64:..., or file:PATH")
+	fs.StringVar(&src.natsURL, "nats", "", "NATS URL to share publishes with other instances (e.g. nats://127.0.0.1:4222)")
+	fs.StringVar(&src.natsEmbedded, "nats-embedded", "", "start an embedded NATS server on this address (e.g. 127.0.0.1:4222)")
+	fs.StringVar(&src.adminListen, "admin-listen", "", "address for health checks and metrics (default 127.0.0.1:5563; off turns it off)")
+	fs.StringVar(&src.drainDuration, "drain-duration", "", "on SIGTERM/SIGINT, end held connections spread over this long (default 30s; 0 ends them at once)")
+	fs.Var((*routeFlags)(&src.routes), "route", "a Pushpin route line, e.g. '* 127.0.0.1:8000' (repeatable; replaces the file's routes)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: gripd [flags]\n       gripd publish [flags] CHANNEL [CONTENT]\n       gripd version\n\nflags:\n")
 		fs.PrintDefaults()
@@ -86,56 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	cfg := DefaultConfig()
-	if *configPath != "" {
-		if cfg, err = LoadConfig(*configPath); err != nil {
-			fmt.Fprintf(stderr, "gripd: %v\n", err)
-			return 1
-		}
-	}
-	if len(routes) > 0 {
-		cfg.Routes = nil
-		for _, line := range routes {
-			r, err := proxy.ParseRouteLine(line)
-			if err != nil {
-				fmt.Fprintf(stderr, "gripd: --route %q: %v\n", line, err)
-				return 1
-			}
-			cfg.Routes = append(cfg.Routes, r)
-		}
-	}
-	if *listen != "" {
-		cfg.Listen = *listen
-	}
-	if *controlListen != "" {
-		cfg.Control.Listen = *controlListen
-	}
-	if *sigIss != "" {
-		cfg.Signing.Iss = *sigIss
-	}
-	if *sigKey != "" {
-		if cfg.Signing.Key, err = proxy.ParseKey(*sigKey); err != nil {
-			fmt.Fprintf(stderr, "gripd: --sig-key: %v\n", err)
-			return 1
-		}
-	}
-	if *natsURL != "" {
-		cfg.NATS.Client.URL = *natsURL
-	}
-	if *natsEmbedded != "" {
-		cfg.NATS.Embedded.Listen = *natsEmbedded
-	}
-	if *adminListenF != "" {
-		if cfg.Admin.Listen, err = adminListen(*adminListenF); err != nil {
-			fmt.Fprintf(stderr, "gripd: --admin-listen: %v\n", err)
-			return 1
-		}
-	}
-	if len(cfg.Routes) == 0 {
-		fmt.Fprintln(stderr, "gripd: no routes: give --config FILE or --route 'SPEC' (e.g. --route '* 127.0.0.1:8000')")
-		return 1
-	}
-	table, err := proxy.NewTable(cfg.Routes)
+	cfg, table, err := src.load()
 	if err != nil {
 		fmt.Fprintf(stderr, "gripd: %v\n", err)
 		return 1
@@ -145,123 +90,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := serve(ctx, cfg, table, *reusePort, log); err != nil {
+	// SIGHUP reloads; the first SIGTERM or SIGINT drains, a second one
+	// ends the drain at once.
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(signals)
+	d, err := startDaemon(cfg, table, &src, *reusePort, log)
+	if err != nil {
+		log.Error().Err(err).Msg("gripd could not start")
+		return 1
+	}
+	if err := d.run(context.Background(), signals); err != nil {
 		log.Error().Err(err).Msg("gripd stopped")
 		return 1
 	}
 	return 0
-}
-
-// serve runs the client and control listeners until ctx is done, then
-// ends every held connection and shuts both down.
-func serve(ctx context.Context, cfg *Config, table *proxy.Table, reusePort bool, log zerolog.Logger) error {
-	hub := handoff.NewHub(handoff.Config{QueueSize: cfg.SubscriberQueue})
-	var broker publish.Broker = &publish.LocalBroker{Hub: hub}
-	var natsUp natsLink // stays nil without NATS
-	if cfg.NATS.Embedded.Listen != "" {
-		ns, url, err := startEmbeddedNATS(cfg.NATS.Embedded)
-		if err != nil {
-			return err
-		}
-		defer ns.Shutdown()
-		log.Info().Str("listen", cfg.NATS.Embedded.Listen).Str("cluster", cfg.NATS.Embedded.ClusterListen).Msg("embedded NATS server started")
-		if cfg.NATS.Client.URL == "" {
-			cfg.NATS.Client.URL = url
-		}
-	}
-	if cfg.NATS.Client.URL != "" {
-		nb, err := publish.NewNATSBroker(cfg.NATS.Client, hub, log)
-		if err != nil {
-			return err
-		}
-		defer nb.Close()
-		broker = nb
-		natsUp = nb
-		log.Info().Str("nats", cfg.NATS.Client.URL).Bool("connected", nb.Connected()).Msg("publishes go through NATS")
-	}
-	px, err := proxy.NewServer(proxy.Config{
-		Table:              table,
-		Hub:                hub,
-		SigIss:             cfg.Signing.Iss,
-		SigKey:             cfg.Signing.Key,
-		BackendTimeout:     cfg.BackendTimeout,
-		MaxConnsPerBackend: cfg.BackendMaxConns,
-		Log:                log,
-	})
-	if err != nil {
-		return err
-	}
-	api := publish.NewControlAPI(publish.ControlConfig{Auth: cfg.Control.Auth}, broker, log)
-	adm := newAdmin(hub, api, natsUp)
-
-	var lc net.ListenConfig
-	if reusePort {
-		lc.Control = setReusePort
-	}
-	clientLn, err := lc.Listen(context.Background(), "tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("client listener: %w", err)
-	}
-	controlLn, err := net.Listen("tcp", cfg.Control.Listen)
-	if err != nil {
-		clientLn.Close()
-		return fmt.Errorf("control listener: %w", err)
-	}
-	var adminLn net.Listener // nil when the admin listener is off
-	if cfg.Admin.Listen != "" {
-		if adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
-			clientLn.Close()
-			controlLn.Close()
-			return fmt.Errorf("admin listener: %w", err)
-		}
-	}
-	errLog := stdlog.New(zerologWriter{log}, "", 0)
-	clientSrv := &http.Server{Handler: px, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: errLog}
-	controlSrv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: errLog}
-	adminSrv := &http.Server{Handler: adm, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: errLog}
-
-	errc := make(chan error, 3)
-	go func() { errc <- clientSrv.Serve(clientLn) }()
-	go func() { errc <- controlSrv.Serve(controlLn) }()
-	adminAddr := "off"
-	if adminLn != nil {
-		adminAddr = adminLn.Addr().String()
-		go func() { errc <- adminSrv.Serve(adminLn) }()
-	}
-	log.Info().Str("listen", clientLn.Addr().String()).Str("control", controlLn.Addr().String()).Str("admin", adminAddr).
-		Int("routes", len(cfg.Routes)).Str("version", version()).Msg("gripd ready")
-
-	var serveErr error
-	select {
-	case <-ctx.Done():
-		log.Info().Msg("shutting down")
-	case serveErr = <-errc:
-	}
-	// /readyz answers 503 from here on, so load balancers stop sending.
-	adm.Drain()
-	// Held streams and long-polls never go idle by themselves: end them
-	// first (long-polls get their timeout response), then shut down.
-	hub.Close()
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	// Parked streams and WebSockets have left net/http, so Shutdown does not
-	// wait for them: wait here until they have said goodbye (a last chunk,
-	// close 1001, a DISCONNECT to the backend), within the same deadline.
-	for hub.Stats().Subscribers > 0 && sctx.Err() == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
-	_ = controlSrv.Shutdown(sctx)
-	if err := clientSrv.Shutdown(sctx); err != nil {
-		clientSrv.Close()
-	}
-	// Last, so probes see the drain until the end.
-	_ = adminSrv.Shutdown(sctx)
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return serveErr
-	}
-	return nil
 }
 
 func newLogger(w io.Writer, level, format string) (zerolog.Logger, error) {
