@@ -69,6 +69,7 @@ type wsSession struct {
 	delivering atomic.Bool // a delivery goroutine is on its way or running
 	ended      atomic.Bool
 	closing    atomic.Bool // a publish closed the client
+	goingAway  atomic.Bool // gripd closed the client with 1001 (a drain)
 	endOnce    sync.Once
 	in, out    atomic.Int64 // messages from and to the client, for the log
 

@@ -333,6 +333,23 @@ func TestWebSocketClose(t *testing.T) {
 	})
 }
 
+// TestWebSocketDrain: when gripd drains, the client gets close 1001
+// (going away, so it reconnects elsewhere) and the backend a DISCONNECT.
+func TestWebSocketDrain(t *testing.T) {
+	b := newWSBackend(t, gripEcho(gripOpen(), nil))
+	f := newWSFixture(t, b, Route{})
+	ctx := testCtx(t)
+	c, _ := dialWS(t, ctx, f, "/", nil)
+	cid := b.next(t).Header.Get("Connection-Id")
+	go f.hub.Drain(ctx, 0)
+	readClose(t, ctx, c, websocket.StatusGoingAway, "")
+	r := b.next(t)
+	if string(r.Body) != "DISCONNECT\r\n" || r.Header.Get("Connection-Id") != cid {
+		t.Fatalf("backend got %q (cid %q), want DISCONNECT from %q", r.Body, r.Header.Get("Connection-Id"), cid)
+	}
+	waitSessions(t, f.hub, 0)
+}
+
 func TestWebSocketClientDisconnect(t *testing.T) {
 	b := newWSBackend(t, gripEcho(gripOpen(), nil))
 	f := newWSFixture(t, b, Route{})

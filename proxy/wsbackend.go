@@ -222,6 +222,8 @@ func (ws *wsSession) sendLoop() {
 			return
 		}
 		switch {
+		case hasEvent(batch, grip.WSDisconnect) && ws.goingAway.Load():
+			ws.finish("shutdown")
 		case hasEvent(batch, grip.WSDisconnect):
 			ws.finish("client gone")
 			return

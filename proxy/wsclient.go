@@ -23,6 +23,8 @@ func (ws *wsSession) readClient() {
 		if err != nil {
 			switch {
 			case ws.ended.Load():
+			case ws.goingAway.Load():
+				ws.queue(grip.WSEvent{Type: grip.WSDisconnect})
 			case websocket.CloseStatus(err) != -1:
 				var ce websocket.CloseError
 				errors.As(err, &ce)
@@ -70,8 +72,21 @@ func (ws *wsSession) deliverLoop() {
 				ws.conn.CloseNow()
 				ws.finish("slow")
 			} else {
+				// gripd is going away (a drain): the client hears 1001 and
+				// reconnects elsewhere, the backend hears DISCONNECT (not the
+				// client's echo of our close, which readClient would report
+				// as a CLOSE of its own).
+				ws.goingAway.Store(true)
 				ws.conn.Close(websocket.StatusGoingAway, "")
-				ws.finish("shutdown")
+				if ws.backend != nil {
+					// A WebSocket backend (passthrough) is told the same way.
+					ws.backend.Close(websocket.StatusGoingAway, "")
+					ws.finish("shutdown")
+				} else {
+					// Queued at most once: a no-op when readClient already did;
+					// the send loop ends the session once the backend has it.
+					ws.queue(grip.WSEvent{Type: grip.WSDisconnect})
+				}
 			}
 			return
 		}
