@@ -181,6 +181,8 @@ func serve(ctx context.Context, cfg *Config, table *proxy.Table, reusePort bool,
 		natsUp = nb
 		log.Info().Str("nats", cfg.NATS.Client.URL).Bool("connected", nb.Connected()).Msg("publishes go through NATS")
 	}
+	api := publish.NewControlAPI(publish.ControlConfig{Auth: cfg.Control.Auth}, broker, log)
+	met := newMetrics(hub, api, natsUp)
 	px, err := proxy.NewServer(proxy.Config{
 		Table:              table,
 		Hub:                hub,
@@ -189,12 +191,12 @@ func serve(ctx context.Context, cfg *Config, table *proxy.Table, reusePort bool,
 		BackendTimeout:     cfg.BackendTimeout,
 		MaxConnsPerBackend: cfg.BackendMaxConns,
 		Log:                log,
+		Observer:           met.proxy,
 	})
 	if err != nil {
 		return err
 	}
-	api := publish.NewControlAPI(publish.ControlConfig{Auth: cfg.Control.Auth}, broker, log)
-	adm := newAdmin(hub, api, natsUp)
+	adm := newAdmin(hub, met, natsUp)
 
 	var lc net.ListenConfig
 	if reusePort {
