@@ -78,10 +78,13 @@ type probeReply struct {
 	Reason string `json:"reason,omitempty"` // not ready: why
 }
 
-// writeJSON writes v as a JSON reply that no cache keeps.
+// writeJSON writes v as a JSON reply that no cache keeps. Channel names
+// keep their <, > and & as they are: the reply is JSON, not HTML.
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
