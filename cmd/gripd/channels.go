@@ -206,7 +206,10 @@ func (a *admin) serveChannel(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(counts) == 0 {
 		where := "on this instance"
-		if scope == "cluster" {
+		switch {
+		case scope == "cluster" && instances == 1:
+			where = "on the 1 instance that answered"
+		case scope == "cluster":
 			where = fmt.Sprintf("on the %d instances that answered", instances)
 		}
 		writeJSON(w, http.StatusNotFound, errorReply{Reason: fmt.Sprintf("nobody listens on channel %q %s", name, where)})
