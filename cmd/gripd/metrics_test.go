@@ -295,3 +295,21 @@ func TestMetricsWebSocketOverHTTP(t *testing.T) {
 	c.CloseNow()
 	waitMetric(t, f.a, `gripd_held_connections_by_route{kind="ws",route="ws"}`, "0")
 }
+
+// Once a route has been seen, reporting on it allocates nothing: the
+// series are looked up once, not per request.
+func TestProxyMetricsDoNotAllocate(t *testing.T) {
+	p := newProxyMetrics()
+	route := strings.Repeat("r", 3) // not a constant: like a route ID read from config
+	report := func() {
+		p.HoldStarted(route, handoff.KindStream)
+		p.HoldEnded(route, handoff.KindStream)
+		p.BackendRequest(route, 503, "", time.Millisecond)
+		p.BackendRequest(route, 0, proxy.FailureTimeout, time.Second)
+		p.WebSocketOverHTTP(route, proxy.WSResultOK)
+	}
+	report()
+	if n := testing.AllocsPerRun(100, report); n != 0 {
+		t.Errorf("%v allocations per report, want 0", n)
+	}
+}
