@@ -30,10 +30,15 @@ type Hub struct {
 
 	subscribers atomic.Int64 // live subscriptions
 	slow        atomic.Int64 // disconnected for a full queue, ever
-	delivered   atomic.Int64 // items queued to subscribers, ever
 	closed      atomic.Bool
 
 	byKind [kindCount]atomic.Int64 // live subscriptions per Kind
+
+	// Item counters, ever, indexed by the Kind that takes the format
+	// (KindResponse: http-response, and so on).
+	received  [kindCount]atomic.Int64 // items handed to Deliver carrying the format
+	delivered [kindCount]atomic.Int64 // items queued to subscribers
+	dropped   [kindCount]atomic.Int64 // items not queued: the subscriber's queue was full
 
 	// all holds every registered subscriber, so Close reaches those on no
 	// channel too (a WebSocket that has not subscribed yet).
@@ -214,23 +219,40 @@ func (h *Hub) kindCounter(kind Kind) *atomic.Int64 {
 func (h *Hub) Deliver(items []grip.Item) {
 	for i := range items {
 		it := &items[i]
+		h.countReceived(it)
 		sh := h.shardFor(it.Channel)
 		sh.mu.Lock()
 		for s := range sh.channels[it.Channel] {
 			if !s.wants(it) {
 				continue
 			}
+			// wants is false for an unknown kind, so s.kind indexes safely.
 			select {
 			case s.queue <- it:
-				h.delivered.Add(1)
+				h.delivered[s.kind].Add(1)
 				s.wake()
 			default:
+				h.dropped[s.kind].Add(1)
 				if s.end(ErrSlow) {
 					h.slow.Add(1)
 				}
 			}
 		}
 		sh.mu.Unlock()
+	}
+}
+
+// countReceived counts an item handed to Deliver once for each format it
+// carries, whether or not anyone here takes it.
+func (h *Hub) countReceived(it *grip.Item) {
+	if it.HTTPResponse != nil {
+		h.received[KindResponse].Add(1)
+	}
+	if it.HTTPStream != nil {
+		h.received[KindStream].Add(1)
+	}
+	if it.WSMessage != nil {
+		h.received[KindWebSocket].Add(1)
 	}
 }
 
@@ -246,22 +268,48 @@ type Stats struct {
 	Subscribers int64 // live subscriptions now
 	Channels    int   // channels with at least one subscriber now
 	Slow        int64 // subscribers disconnected for a full queue, ever
-	Delivered   int64 // items queued to subscribers, ever
+	Delivered   int64 // items queued to subscribers, ever (the sum of DeliveredByFormat)
 
 	// Responses, Streams and WebSockets split Subscribers by Kind.
 	Responses  int64 // held long-polls now
 	Streams    int64 // held streams now
 	WebSockets int64 // WebSockets registered now
+
+	// Items by format, ever.
+	Received          FormatCounts // handed to Deliver (an item with two formats counts in both)
+	DeliveredByFormat FormatCounts // queued to subscribers
+	Dropped           FormatCounts // not queued because a subscriber's queue was full
+}
+
+// FormatCounts splits an item count by publish format.
+type FormatCounts struct {
+	HTTPResponse int64 // http-response, taken by held long-polls
+	HTTPStream   int64 // http-stream, taken by held streams
+	WSMessage    int64 // ws-message, taken by WebSockets
+}
+
+// loadFormatCounts reads counters indexed by the Kind that takes each format.
+func loadFormatCounts(c *[kindCount]atomic.Int64) FormatCounts {
+	return FormatCounts{
+		HTTPResponse: c[KindResponse].Load(),
+		HTTPStream:   c[KindStream].Load(),
+		WSMessage:    c[KindWebSocket].Load(),
+	}
 }
 
 // Stats reports the hub's counters.
 func (h *Hub) Stats() Stats {
 	st := Stats{
-		Subscribers: h.subscribers.Load(), Slow: h.slow.Load(), Delivered: h.delivered.Load(),
-		Responses:  h.byKind[KindResponse].Load(),
-		Streams:    h.byKind[KindStream].Load(),
-		WebSockets: h.byKind[KindWebSocket].Load(),
+		Subscribers: h.subscribers.Load(), Slow: h.slow.Load(),
+		Responses:         h.byKind[KindResponse].Load(),
+		Streams:           h.byKind[KindStream].Load(),
+		WebSockets:        h.byKind[KindWebSocket].Load(),
+		Received:          loadFormatCounts(&h.received),
+		DeliveredByFormat: loadFormatCounts(&h.delivered),
+		Dropped:           loadFormatCounts(&h.dropped),
 	}
+	d := st.DeliveredByFormat
+	st.Delivered = d.HTTPResponse + d.HTTPStream + d.WSMessage
 	for i := range h.shards {
 		sh := &h.shards[i]
 		sh.mu.Lock()

@@ -276,6 +276,9 @@ func TestHubSlowSubscriberIsEnded(t *testing.T) {
 	if st.Delivered != n+2 {
 		t.Errorf("Stats.Delivered = %d, want %d (all to fast, 2 to slow)", st.Delivered, n+2)
 	}
+	if want := (FormatCounts{HTTPStream: n - 2}); st.Dropped != want {
+		t.Errorf("Stats.Dropped = %+v, want %+v (every item slow missed)", st.Dropped, want)
+	}
 	// What the slow subscriber had queued is still there, in order.
 	for i := range 2 {
 		if got := string(recv(t, slow).HTTPStream.Content); got != fmt.Sprint(i) {

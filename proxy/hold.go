@@ -152,6 +152,8 @@ func (s *Server) holdResponse(st *requestState, r *http.Request, inst *grip.Inst
 	hub := s.cfg.Hub
 	sub := hub.Subscribe(handoff.KindResponse, channelNames(inst.Channels))
 	defer hub.Unsubscribe(sub)
+	s.cfg.Observer.HoldStarted(st.route.ID, handoff.KindResponse)
+	defer s.cfg.Observer.HoldEnded(st.route.ID, handoff.KindResponse)
 	pub, err := handoff.HoldResponse(r.Context(), sub, inst.Timeout)
 	switch {
 	case errors.Is(err, handoff.ErrSlow):
@@ -206,10 +208,12 @@ func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instru
 	// Subscribe before the client sees anything, so nothing published after
 	// the backend answered is missed.
 	sub := hub.Subscribe(handoff.KindStream, channelNames(inst.Channels))
+	s.cfg.Observer.HoldStarted(st.route.ID, handoff.KindStream)
 	parked := false
 	defer func() {
-		if !parked {
+		if !parked { // else the parked stream's OnEnd says it ended
 			hub.Unsubscribe(sub)
+			s.cfg.Observer.HoldEnded(st.route.ID, handoff.KindStream)
 		}
 	}()
 
@@ -267,6 +271,7 @@ func (s *Server) park(st *requestState, r *http.Request, sw *streamWriter, sub *
 		KeepAlive:    ka,
 		WriteTimeout: s.cfg.WriteTimeout,
 		OnEnd: func(end handoff.StreamEnd, n int64, err error) {
+			s.cfg.Observer.HoldEnded(entry.route, handoff.KindStream)
 			entry.end = string(end)
 			entry.bytes += n
 			if end == handoff.EndSlow || end == handoff.EndWrite {

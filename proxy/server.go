@@ -41,6 +41,9 @@ type Config struct {
 	WriteTimeout time.Duration
 	// Log receives one line per client request and the errors.
 	Log zerolog.Logger
+	// Observer is told about holds and backend requests, for metrics
+	// (see metrics.go). Default none.
+	Observer Observer
 }
 
 // Server forwards client requests to backends and acts on GRIP
@@ -85,11 +88,14 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 30 * time.Second
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
+	}
 	s := &Server{cfg: cfg}
 	s.table.Store(cfg.Table)
 	s.signing.Store(&signing{iss: cfg.SigIss, key: cfg.SigKey})
 	s.timeout.Store(int64(cfg.BackendTimeout))
-	s.fo = &failover{health: map[string]*backendState{}}
+	s.fo = &failover{health: map[string]*backendState{}, obs: cfg.Observer}
 	s.fo.setTransports(newTransports(cfg))
 	s.rp = &httputil.ReverseProxy{
 		Rewrite:        s.rewrite,

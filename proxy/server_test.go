@@ -33,6 +33,7 @@ type fixtureOpts struct {
 	writeTimeout   time.Duration
 	queueSize      int
 	log            io.Writer // when set, the server logs here at debug level
+	observer       Observer
 }
 
 func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
@@ -57,7 +58,7 @@ func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
 	srv, err := NewServer(Config{
 		Table: table, Hub: hub, SigIss: "test-iss", SigKey: []byte(testKey),
 		BackendTimeout: opts.backendTimeout, WriteTimeout: opts.writeTimeout,
-		DialTimeout: time.Second, Log: log,
+		DialTimeout: time.Second, Log: log, Observer: opts.observer,
 	})
 	if err != nil {
 		t.Fatal(err)

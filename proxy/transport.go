@@ -69,6 +69,7 @@ func (t *transports) forBackend(b *Backend) *http.Transport {
 // its routeState in the context.
 type failover struct {
 	clients atomic.Pointer[transports]
+	obs     Observer // told about every request, once, after failover
 	mu      sync.Mutex
 	health  map[string]*backendState // by backend URL host
 }
@@ -112,6 +113,14 @@ func (f *failover) order(r *Route, start int, now time.Time) []*Backend {
 
 func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
 	st := stateFrom(req.Context())
+	start := time.Now()
+	resp, err := f.roundTrip(req, st)
+	observeBackend(req.Context(), f.obs, st.route.ID, start, resp, err)
+	return resp, err
+}
+
+// roundTrip tries the backends of st.route in turn.
+func (f *failover) roundTrip(req *http.Request, st *requestState) (*http.Response, error) {
 	backends := f.order(st.route, st.rrStart, time.Now())
 	body := &replayGuard{rc: req.Body}
 	if req.Body != nil && req.Body != http.NoBody {

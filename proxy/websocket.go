@@ -110,6 +110,7 @@ func (ws *wsSession) accepted(conn *websocket.Conn, r *http.Request) {
 	ws.st.parked = true
 	ws.entry = newAccessEntry(r, ws.st, ws.st.start)
 	ws.sub = ws.srv.cfg.Hub.Subscribe(handoff.KindWebSocket, nil)
+	ws.srv.cfg.Observer.HoldStarted(ws.route.ID, handoff.KindWebSocket)
 }
 
 // serveWebSocket terminates a client WebSocket on an over_http route.

@@ -22,6 +22,13 @@ import (
 
 // roundTrip sends one batch of events and reads the reply.
 func (ws *wsSession) roundTrip(events []grip.WSEvent) (*wsResponse, []grip.WSEvent, error) {
+	resp, evs, err := ws.postEvents(events)
+	ws.srv.cfg.Observer.WebSocketOverHTTP(ws.route.ID, wsResult(ws.ctx, resp, err))
+	return resp, evs, err
+}
+
+// postEvents is roundTrip without the metrics.
+func (ws *wsSession) postEvents(events []grip.WSEvent) (*wsResponse, []grip.WSEvent, error) {
 	body := grip.AppendWSEvents(nil, events...)
 	req, err := http.NewRequestWithContext(ws.ctx, http.MethodPost, ws.url, bytes.NewReader(body))
 	if err != nil {

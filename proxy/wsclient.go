@@ -219,6 +219,7 @@ func (ws *wsSession) finish(end string) {
 			ws.backend.CloseNow()
 		}
 		ws.srv.cfg.Hub.Unsubscribe(ws.sub)
+		ws.srv.cfg.Observer.HoldEnded(ws.route.ID, handoff.KindWebSocket)
 		ws.entry.end = end
 		ev := ws.log.Info()
 		if ev.Enabled() {

@@ -24,7 +24,9 @@ import (
 func (s *Server) servePassthroughWebSocket(w *responseLog, r *http.Request, route *Route, start time.Time) {
 	ws := s.newWSSession(w, r, route, start)
 	st, cancel := ws.st, ws.cancel
+	dialStart := time.Now()
 	backend, resp, err := ws.dialBackend(r)
+	observeBackend(ws.ctx, s.cfg.Observer, route.ID, dialStart, resp, err)
 	if err != nil {
 		cancel()
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -58,6 +59,9 @@ type NATSBroker struct {
 	done  chan struct{}
 	wg    sync.WaitGroup
 
+	instance   string       // random id in channel count replies (clusterchannels.go)
+	reconnects atomic.Int64 // times the connection to NATS came back
+
 	mu      sync.Mutex
 	subs    map[string]*nats.Subscription // by channel
 	ready   map[string]chan struct{}      // closed once NATS confirmed subs[channel]
@@ -87,6 +91,7 @@ func NewNATSBroker(cfg NATSConfig, hub *handoff.Hub, log zerolog.Logger) (*NATSB
 		cfg: cfg, hub: hub, log: log,
 		inbox: make(chan *nats.Msg, natsInboxSize), done: make(chan struct{}),
 		subs: map[string]*nats.Subscription{}, ready: map[string]chan struct{}{}, lingers: map[string]*linger{},
+		instance: newInstanceID(),
 	}
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
@@ -101,6 +106,7 @@ func NewNATSBroker(cfg NATSConfig, hub *handoff.Hub, log zerolog.Logger) (*NATSB
 			log.Warn().Err(err).Msg("NATS disconnected; publishes answer 503 until it is back")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			b.reconnects.Add(1)
 			log.Info().Str("server", nc.ConnectedUrlRedacted()).Msg("NATS reconnected; subscriptions restored")
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
@@ -138,6 +144,10 @@ func NewNATSBroker(cfg NATSConfig, hub *handoff.Hub, log zerolog.Logger) (*NATSB
 		return nil, fmt.Errorf("nats subscribe %s: %w", PublishSubject(cfg.SubjectPrefix), err)
 	}
 	b.direct = direct
+	if _, err := nc.Subscribe(ChannelsSubject(cfg.SubjectPrefix), b.answerChannels); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("nats subscribe %s: %w", ChannelsSubject(cfg.SubjectPrefix), err)
+	}
 	b.wg.Add(1)
 	go b.deliverLoop()
 	hub.OnChannelChange(b.channelChanged)
@@ -146,6 +156,10 @@ func NewNATSBroker(cfg NATSConfig, hub *handoff.Hub, log zerolog.Logger) (*NATSB
 
 // Connected reports whether the NATS connection is up, for health checks.
 func (b *NATSBroker) Connected() bool { return b.nc.IsConnected() }
+
+// Reconnects reports how many times the connection to NATS was lost and
+// came back since start, for metrics.
+func (b *NATSBroker) Reconnects() int64 { return b.reconnects.Load() }
 
 // Publish puts each item on its channel's subject and returns once NATS
 // has taken them all (a flush), or an error the publisher should retry on.

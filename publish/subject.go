@@ -7,10 +7,12 @@ import (
 
 // Subject scheme (NATS). With the default prefix "gripd":
 //
-//	gripd.ch.<token>   one published item (Pushpin's item JSON) for a channel
-//	gripd.publish      a whole publish body ({"items":[...]}), taken by one
-//	                   instance of the fleet (queue group "gripd"), which puts
-//	                   its items on their channel subjects
+//	gripd.ch.<token>      one published item (Pushpin's item JSON) for a channel
+//	gripd.publish         a whole publish body ({"items":[...]}), taken by one
+//	                      instance of the fleet (queue group "gripd"), which
+//	                      puts its items on their channel subjects
+//	gripd.admin.channels  a request every instance answers with its channel
+//	                      counts (see clusterchannels.go)
 //
 // A channel name is its own token when it is made only of ASCII letters,
 // digits, '-' and '_' (so "news" is gripd.ch.news and stays readable in

@@ -6,14 +6,15 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// DefaultAdminListen is where the admin listener (health checks and
-// metrics) listens unless told otherwise: loopback, next to the control
-// API's 5561, because /metrics tells more than a stranger needs to know.
+// DefaultAdminListen is where the admin listener (health checks, metrics,
+// channels) listens unless told otherwise: loopback, next to the control
+// API's 5561, because /metrics and /channels tell more than a stranger
+// needs to know.
 const DefaultAdminListen = "127.0.0.1:5563"
 
 // AdminConfig is the YAML admin: section: the listener for operators and
-// their tools (GET /healthz, /readyz, /metrics), apart from clients and
-// the control API.
+// their tools (GET /healthz, /readyz, /metrics, /channels), apart from
+// clients and the control API.
 type AdminConfig struct {
 	// Listen is the admin listener's address. Default DefaultAdminListen;
 	// "" (YAML listen: off or listen: "", flag --admin-listen off) turns

@@ -86,6 +86,8 @@ func startDaemon(cfg *Config, table *proxy.Table, src *configSource, reusePort b
 		natsUp = nb
 		log.Info().Str("nats", natsCfg.URL).Bool("connected", nb.Connected()).Msg("publishes go through NATS")
 	}
+	d.api = publish.NewControlAPI(publish.ControlConfig{Auth: cfg.Control.Auth}, broker, log)
+	met := newMetrics(d.hub, d.api, natsUp)
 	if d.px, err = proxy.NewServer(proxy.Config{
 		Table:              table,
 		Hub:                d.hub,
@@ -94,12 +96,12 @@ func startDaemon(cfg *Config, table *proxy.Table, src *configSource, reusePort b
 		BackendTimeout:     cfg.BackendTimeout,
 		MaxConnsPerBackend: cfg.BackendMaxConns,
 		Log:                log,
+		Observer:           met.proxy,
 	}); err != nil {
 		return d, err
 	}
-	d.api = publish.NewControlAPI(publish.ControlConfig{Auth: cfg.Control.Auth}, broker, log)
-	d.adm = newAdmin(d.hub, d.api, natsUp)
-	d.reload = &reloader{src: src, log: log, running: cfg, apply: d.applyLive}
+	d.adm = newAdmin(d.hub, met, natsUp)
+	d.reload = &reloader{src: src, log: log, running: cfg, apply: d.applyLive, onResult: met.ConfigReloaded}
 
 	var lc net.ListenConfig
 	if reusePort {

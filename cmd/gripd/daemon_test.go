@@ -60,7 +60,8 @@ func startTestDaemon(t *testing.T, yamlText string) *testDaemon {
 		t.Fatal(err)
 	}
 	td := &testDaemon{d: d, path: path, signals: make(chan os.Signal, 4), done: make(chan error, 1), reloads: make(chan bool, 16)}
-	d.reload.onResult = func(ok bool) { td.reloads <- ok }
+	countReload := d.reload.onResult // the metric
+	d.reload.onResult = func(ok bool) { countReload(ok); td.reloads <- ok }
 	d.watchEvery = 20 * time.Millisecond
 	go func() { td.done <- d.run(context.Background(), td.signals) }()
 	t.Cleanup(func() {
