@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 
 	"github.com/gripd/gripd/handoff"
@@ -42,6 +43,15 @@ func newAdmin(hub *handoff.Hub, met *metrics, nats natsLink) *admin {
 	a.mux.HandleFunc("GET /channels", a.serveChannels)
 	// {name...} takes the rest of the path, so a name may hold "/".
 	a.mux.HandleFunc("GET /channels/{name...}", a.serveChannel)
+	// Go's profiler, for the 3 a.m. question "where do the memory and CPU
+	// go?" (go tool pprof http://127.0.0.1:5563/debug/pprof/heap). It costs
+	// nothing until asked; the admin listener is private (loopback by
+	// default) because this, like /channels, is not for strangers.
+	a.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	a.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	a.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	a.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	a.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return a
 }
 

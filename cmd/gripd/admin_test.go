@@ -148,3 +148,15 @@ func TestAdminListenFlag(t *testing.T) {
 		t.Errorf("--admin-listen off: exit %d, stderr %q", code, errOut.String())
 	}
 }
+
+// TestAdminPprof: the profiler answers on the admin listener (heap with
+// ?gc=1 is what the churn test uses to see memory come back).
+func TestAdminPprof(t *testing.T) {
+	a := testAdmin(t, nil).a
+	if code, body := get(t, a, "GET", "/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Errorf("GET /debug/pprof/: %d %.80q", code, body)
+	}
+	if code, _ := get(t, a, "GET", "/debug/pprof/heap?gc=1&debug=1"); code != 200 {
+		t.Errorf("GET /debug/pprof/heap: %d", code)
+	}
+}
