@@ -41,10 +41,10 @@ type ControlConfig struct {
 // the next publish; and it has no POST /recover (gripd keeps no state a
 // recover would reload), which is a 404.
 type ControlAPI struct {
-	cfg       ControlConfig
-	broker    Broker
-	log       zerolog.Logger
-	auth      atomic.Pointer[authCheck] // see SetAuth
+	cfg    ControlConfig
+	broker Broker
+	log    zerolog.Logger
+	auth   atomic.Pointer[authCheck] // see SetAuth
 
 	ok, badRequest, unauthorized, failed atomic.Int64 // see PublishStats
 }
