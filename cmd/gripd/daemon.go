@@ -220,7 +220,7 @@ func (d *daemon) drain(hurry context.Context) {
 	window := d.reload.current().Drain.Duration
 	start := time.Now()
 	held := d.hub.Stats()
-	d.log.Info().Dur("window", window).Int64("held", held.Subscribers).Msg("draining: held connections end spread over the window")
+	d.log.Info().Str("window", window.String()).Int64("held", held.Subscribers).Msg("draining: held connections end spread over the window")
 	d.adm.Drain()
 
 	deadline, cancel := context.WithTimeout(hurry, window+shutdownGrace)
@@ -246,7 +246,7 @@ func (d *daemon) drain(hurry context.Context) {
 	if err := d.controlSrv.Shutdown(deadline); err != nil {
 		d.controlSrv.Close()
 	}
-	d.log.Info().Dur("took", time.Since(start).Round(time.Millisecond)).Int64("left", d.hub.Stats().Subscribers).Msg("drained")
+	d.log.Info().Str("took", time.Since(start).Round(time.Millisecond).String()).Int64("left", d.hub.Stats().Subscribers).Msg("drained")
 	d.closeAll()
 }
 
