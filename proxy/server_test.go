@@ -25,6 +25,7 @@ const testKey = "test-sig-key"
 type fixture struct {
 	hub   *handoff.Hub
 	proxy *httptest.Server
+	srv   *Server
 }
 
 type fixtureOpts struct {
@@ -32,6 +33,7 @@ type fixtureOpts struct {
 	backendTimeout time.Duration
 	writeTimeout   time.Duration
 	queueSize      int
+	limits         Limits
 	log            io.Writer // when set, the server logs here at debug level
 }
 
@@ -57,7 +59,7 @@ func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
 	srv, err := NewServer(Config{
 		Table: table, Hub: hub, SigIss: "test-iss", SigKey: []byte(testKey),
 		BackendTimeout: opts.backendTimeout, WriteTimeout: opts.writeTimeout,
-		DialTimeout: time.Second, Log: log,
+		DialTimeout: time.Second, Limits: opts.limits, Log: log,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +72,7 @@ func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
 		srv.fo.secure.CloseIdleConnections()
 		srv.fo.insecure.CloseIdleConnections()
 	})
-	return &fixture{hub: hub, proxy: ps}
+	return &fixture{hub: hub, proxy: ps, srv: srv}
 }
 
 func newBackend(t *testing.T, h http.HandlerFunc) *httptest.Server {
