@@ -154,6 +154,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.logRequest(r, &requestState{w: lw, requestID: id}, start)
 		return
 	}
+	if route.AutoCrossOrigin && !isWebSocketUpgrade(r) {
+		lw.corsRequest = r.Header // every answer on the route gets CORS headers
+	}
 	if isWebSocketUpgrade(r) {
 		switch {
 		case route.Backends[0].OverHTTP:
