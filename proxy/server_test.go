@@ -26,6 +26,7 @@ type fixture struct {
 	hub   *handoff.Hub
 	proxy *httptest.Server
 	srv   *Server
+	ln    *ConnLimitListener // with fixtureOpts.listener
 }
 
 type fixtureOpts struct {
@@ -34,7 +35,10 @@ type fixtureOpts struct {
 	writeTimeout   time.Duration
 	queueSize      int
 	limits         Limits
-	log            io.Writer // when set, the server logs here at debug level
+	// listener, when set, serves clients the way gripd does: through
+	// NewClientListener and NewClientServer with these limits.
+	listener *ListenerLimits
+	log      io.Writer // when set, the server logs here at debug level
 }
 
 func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
@@ -64,7 +68,14 @@ func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps := httptest.NewServer(srv)
+	ps := httptest.NewUnstartedServer(srv)
+	var ln *ConnLimitListener
+	if opts.listener != nil {
+		ps.Config = NewClientServer(srv, *opts.listener, nil)
+		ln = NewClientListener(ps.Listener, *opts.listener, log)
+		ps.Listener = ln
+	}
+	ps.Start()
 	t.Cleanup(func() {
 		hub.Close()
 		ps.CloseClientConnections()
@@ -72,7 +83,7 @@ func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
 		srv.fo.secure.CloseIdleConnections()
 		srv.fo.insecure.CloseIdleConnections()
 	})
-	return &fixture{hub: hub, proxy: ps, srv: srv}
+	return &fixture{hub: hub, proxy: ps, srv: srv, ln: ln}
 }
 
 func newBackend(t *testing.T, h http.HandlerFunc) *httptest.Server {
