@@ -79,12 +79,14 @@ func applyCORS(req, resp http.Header) {
 // corsExposable lists the response's header names a browser hides from
 // scripts unless told otherwise: all but the CORS-safelisted ones,
 // Access-Control-* and Grip-*. Pushpin lists them in the response's order;
-// a Go header map has none, so they are sorted.
+// a Go header map has none, so they are sorted. Hop-by-hop headers are
+// left out too (Pushpin never has them at this point; net/http may, e.g.
+// Connection: close on a 413).
 func corsExposable(resp http.Header) []string {
 	var names []string
 	for name := range resp {
 		canonical := http.CanonicalHeaderKey(name)
-		if corsSafelisted(canonical) || strings.HasPrefix(canonical, "Access-Control-") ||
+		if corsSafelisted(canonical) || isHopByHop(canonical) || strings.HasPrefix(canonical, "Access-Control-") ||
 			strings.HasPrefix(canonical, "Grip-") || slices.Contains(names, canonical) {
 			continue
 		}
@@ -108,4 +110,15 @@ func corsSafelisted(name string) bool {
 // hasHeader reports whether h has name with at least one value.
 func hasHeader(h http.Header, name string) bool {
 	return len(h.Values(name)) > 0
+}
+
+// isHopByHop reports the headers that describe one connection, not the
+// response.
+func isHopByHop(name string) bool {
+	switch name {
+	case "Connection", "Keep-Alive", "Transfer-Encoding", "Te", "Trailer", "Upgrade",
+		"Proxy-Connection", "Proxy-Authenticate":
+		return true
+	}
+	return false
 }

@@ -219,6 +219,10 @@ func TestApplyCORSKeepsBackendHeaders(t *testing.T) {
 		"Access-Control-Allow-Credentials": {"false"},
 		"X-Other":                          {"1"},
 	}
+	if got := corsExposable(http.Header{"Connection": {"close"}, "Transfer-Encoding": {"chunked"},
+		"Content-Type": {"text/plain"}, "Grip-Hold": {"stream"}, "X-B": {"1"}, "X-A": {"2"}}); !reflect.DeepEqual(got, []string{"X-A", "X-B"}) {
+		t.Errorf("corsExposable = %q, want [X-A X-B]", got)
+	}
 	applyCORS(http.Header{"Access-Control-Request-Headers": {"X-Asked"}, "Access-Control-Request-Method": {"PUT"}}, resp)
 	want := map[string]string{
 		"Access-Control-Allow-Methods": "GET", "Access-Control-Allow-Headers": "X-Only",
