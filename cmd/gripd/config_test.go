@@ -113,6 +113,7 @@ routes:
     host: "api.example.com:8443"
     websocket: over_http
     headers: {set: {x-env: prod, Cookie: ""}}
+    auto_cross_origin: true
   - match: {path_prefix: /}
     rewrite: {strip_prefix: true}
     backends: ["http://localhost:9000/"]
@@ -123,10 +124,13 @@ routes:
 	}
 	replacement := "/v2/"
 	want := &Config{
-		Listen:          "0.0.0.0:8080",
-		BackendTimeout:  90 * time.Second,
-		BackendMaxConns: 64,
-		SubscriberQueue: 100,
+		Listen:             "0.0.0.0:8080",
+		BackendTimeout:     90 * time.Second,
+		BackendDialTimeout: 5 * time.Second,
+		BackendMaxConns:    64,
+		SubscriberQueue:    100,
+		Limits:             proxy.DefaultLimits(),
+		ListenerLimits:     DefaultConfig().ListenerLimits,
 		Control: ControlConfig{
 			Listen: "127.0.0.1:6000",
 			Auth:   publish.Auth{JWTKey: []byte("hello"), JWTIss: "backend", Username: "u", Password: "p"},
@@ -135,13 +139,14 @@ routes:
 		Admin:   AdminConfig{Listen: DefaultAdminListen},
 		Routes: []proxy.Route{
 			{
-				ID:            "api",
-				Host:          "Example.com",
-				PathPrefix:    "/api/",
-				ReplacePrefix: &replacement,
-				Balance:       proxy.BalanceRoundRobin,
-				NoGrip:        true,
-				SetHeaders:    http.Header{"X-Env": {"prod"}, "Cookie": {""}},
+				ID:              "api",
+				Host:            "Example.com",
+				PathPrefix:      "/api/",
+				ReplacePrefix:   &replacement,
+				Balance:         proxy.BalanceRoundRobin,
+				NoGrip:          true,
+				AutoCrossOrigin: true,
+				SetHeaders:      http.Header{"X-Env": {"prod"}, "Cookie": {""}},
 				Backends: []proxy.Backend{
 					{URL: mustURL(t, "http://127.0.0.1:8000"), Insecure: true, HostHeader: "api.example.com:8443", OverHTTP: true},
 					{URL: mustURL(t, "https://b.example:443"), Insecure: true, HostHeader: "api.example.com:8443", OverHTTP: true},
@@ -167,20 +172,25 @@ routes:
 
 func TestDefaultConfig(t *testing.T) {
 	want := &Config{
-		Listen:          ":7999",
-		BackendTimeout:  30 * time.Second,
-		BackendMaxConns: 4096,
-		SubscriberQueue: 100,
-		Control:         ControlConfig{Listen: "127.0.0.1:5561"},
-		Signing:         SigningConfig{Iss: "gripd"},
-		Admin:           AdminConfig{Listen: "127.0.0.1:5563"},
+		Listen:             ":7999",
+		BackendTimeout:     30 * time.Second,
+		BackendDialTimeout: 5 * time.Second,
+		BackendMaxConns:    4096,
+		SubscriberQueue:    100,
+		Control:            ControlConfig{Listen: "127.0.0.1:5561"},
+		Signing:            SigningConfig{Iss: "gripd"},
+		Admin:              AdminConfig{Listen: "127.0.0.1:5563"},
+		Limits: proxy.Limits{MaxRequestBody: 10 << 20, MaxInstructBody: 100000,
+			MaxChannels: 100, MaxWSMessage: 1000000},
+		ListenerLimits: proxy.ListenerLimits{MaxConns: 0, MaxHeaderBytes: 64 << 10,
+			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second},
 	}
 	if got := DefaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("DefaultConfig() = %+v, want %+v", got, want)
 	}
 	// A file that sets nothing takes every default; routes may come from
 	// --route flags instead.
-	for _, text := range []string{"", "# only a comment\n", "routes: []\n", "control: {}\nsigning: {}\n"} {
+	for _, text := range []string{"", "# only a comment\n", "routes: []\n", "control: {}\nsigning: {}\nlimits: {}\n"} {
 		cfg, err := ParseConfig([]byte(text))
 		if err != nil {
 			t.Fatalf("ParseConfig(%q): %v", text, err)

@@ -187,7 +187,9 @@ func serve(ctx context.Context, cfg *Config, table *proxy.Table, reusePort bool,
 		SigIss:             cfg.Signing.Iss,
 		SigKey:             cfg.Signing.Key,
 		BackendTimeout:     cfg.BackendTimeout,
+		DialTimeout:        cfg.BackendDialTimeout,
 		MaxConnsPerBackend: cfg.BackendMaxConns,
+		Limits:             cfg.Limits,
 		Log:                log,
 	})
 	if err != nil {
@@ -204,6 +206,9 @@ func serve(ctx context.Context, cfg *Config, table *proxy.Table, reusePort bool,
 	if err != nil {
 		return fmt.Errorf("client listener: %w", err)
 	}
+	clientLimits := cfg.ListenerLimits
+	clientLimits.MaxConns = clientMaxConns(clientLimits.MaxConns, openFileLimit())
+	clientLn = proxy.NewClientListener(clientLn, clientLimits, log)
 	controlLn, err := net.Listen("tcp", cfg.Control.Listen)
 	if err != nil {
 		clientLn.Close()
@@ -218,7 +223,7 @@ func serve(ctx context.Context, cfg *Config, table *proxy.Table, reusePort bool,
 		}
 	}
 	errLog := stdlog.New(zerologWriter{log}, "", 0)
-	clientSrv := &http.Server{Handler: px, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: errLog}
+	clientSrv := proxy.NewClientServer(px, clientLimits, errLog)
 	controlSrv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: errLog}
 	adminSrv := &http.Server{Handler: adm, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: errLog}
 
@@ -231,7 +236,7 @@ func serve(ctx context.Context, cfg *Config, table *proxy.Table, reusePort bool,
 		go func() { errc <- adminSrv.Serve(adminLn) }()
 	}
 	log.Info().Str("listen", clientLn.Addr().String()).Str("control", controlLn.Addr().String()).Str("admin", adminAddr).
-		Int("routes", len(cfg.Routes)).Str("version", version()).Msg("gripd ready")
+		Int("routes", len(cfg.Routes)).Int("max_client_conns", clientLimits.MaxConns).Str("version", version()).Msg("gripd ready")
 
 	var serveErr error
 	select {
