@@ -22,6 +22,13 @@ func TestLoadExampleConfig(t *testing.T) {
 	if cfg.Listen != ":7999" || cfg.Control.Listen != "127.0.0.1:5561" || cfg.BackendTimeout != 30*time.Second {
 		t.Errorf("listen/control/timeout = %q, %q, %v", cfg.Listen, cfg.Control.Listen, cfg.BackendTimeout)
 	}
+	// The example shows the limits at their defaults: the numbers it
+	// documents are the real ones.
+	defaults := DefaultConfig()
+	if cfg.Limits != defaults.Limits || cfg.ListenerLimits != defaults.ListenerLimits || cfg.BackendDialTimeout != defaults.BackendDialTimeout {
+		t.Errorf("the example's limits %+v %+v %v are not the defaults %+v %+v %v", cfg.Limits, cfg.ListenerLimits,
+			cfg.BackendDialTimeout, defaults.Limits, defaults.ListenerLimits, defaults.BackendDialTimeout)
+	}
 	if len(cfg.Routes) != 1 {
 		t.Fatalf("routes = %d, want 1", len(cfg.Routes))
 	}
@@ -74,7 +81,8 @@ func TestExampleConfigCommentedKeys(t *testing.T) {
 	}
 	full := cfg.Routes[1]
 	if full.Host != "example.com" || full.PathPrefix != "/api/" || full.StripChars != len("/api/") ||
-		len(full.Backends) != 2 || !full.Backends[0].OverHTTP || full.SetHeaders.Get("X-Env") != "prod" {
+		len(full.Backends) != 2 || !full.Backends[0].OverHTTP || full.SetHeaders.Get("X-Env") != "prod" ||
+		!full.AutoCrossOrigin {
 		t.Errorf("full route = %+v", full)
 	}
 	if cfg.Control.Auth.Username != "publisher" || string(cfg.Control.Auth.JWTKey) != "secret-key" {
