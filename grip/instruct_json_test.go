@@ -58,9 +58,9 @@ func TestParseInstructionJSON(t *testing.T) {
 			},
 		},
 		{
-			name: "more than 20 channels: the extra ones are dropped",
+			name: "more than 20 channels: all are kept (the proxy enforces its own limit)",
 			body: `{"hold":{"channels":[` + strings.Join(json21, ",") + `]}}`,
-			want: func(i *Instruction) { i.Hold, i.Channels = HoldResponse, chans21[:20] },
+			want: func(i *Instruction) { i.Hold, i.Channels = HoldResponse, chans21 },
 		},
 		{
 			name: "timeout 8",

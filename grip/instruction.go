@@ -30,7 +30,6 @@ const (
 	MinTimeout              = 5 * time.Second
 	DefaultKeepAliveTimeout = 55 * time.Second
 	DefaultLinkTimeout      = 120 * time.Second
-	MaxChannels             = 20 // per connection; extra channels are dropped
 	MaxFiltersPerChannel    = 5
 	// MaxInstructBody is the most of a backend's body gripd reads to act on
 	// an instruction (an application/grip-instruct body or a response
@@ -272,15 +271,14 @@ func parseChannels(lines []string) ([]Channel, error) {
 	return out, nil
 }
 
-// addChannel appends ch unless the connection already has MaxChannels
-// (extra channels are dropped, as Pushpin does).
+// addChannel appends ch. Every channel is kept: Pushpin silently drops
+// those past 20, but a subscription that quietly never arrives is hard to
+// debug, so the proxy enforces its own (configurable) limit and says so.
 func addChannel(list *[]Channel, ch Channel) error {
 	if len(ch.Filters) > MaxFiltersPerChannel {
 		return fmt.Errorf("channel %q has %d filters, at most %d allowed", ch.Name, len(ch.Filters), MaxFiltersPerChannel)
 	}
-	if len(*list) < MaxChannels {
-		*list = append(*list, ch)
-	}
+	*list = append(*list, ch)
 	return nil
 }
 

@@ -19,9 +19,6 @@ func checkInstruction(t *testing.T, inst *Instruction) {
 	if inst.Timeout < MinTimeout {
 		t.Fatalf("Timeout = %v, below %v", inst.Timeout, MinTimeout)
 	}
-	if len(inst.Channels) > MaxChannels {
-		t.Fatalf("%d channels, more than %d", len(inst.Channels), MaxChannels)
-	}
 	if inst.Hold != HoldNone && len(inst.Channels) == 0 {
 		t.Fatalf("%s hold without channels", inst.Hold)
 	}

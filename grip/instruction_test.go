@@ -131,17 +131,17 @@ func TestParseInstructionHeaders(t *testing.T) {
 			},
 		},
 		{
-			name:  "more than 20 channels: the extra ones are dropped",
+			name:  "more than 20 channels: all are kept (the proxy enforces its own limit)",
 			lines: []string{"Grip-Hold: stream", "Grip-Channel: " + list21},
 			want: func(i *Instruction) {
-				i.Hold, i.Channels = HoldStream, chans21[:20]
+				i.Hold, i.Channels = HoldStream, chans21
 			},
 		},
 		{
 			name:  "more than 20 channels over several lines",
 			lines: []string{"Grip-Hold: stream", "Grip-Channel: " + list20, "Grip-Channel: extra"},
 			want: func(i *Instruction) {
-				i.Hold, i.Channels = HoldStream, chans21[:20]
+				i.Hold, i.Channels = HoldStream, append(chans21[:20:20], Channel{Name: "extra"})
 			},
 		},
 		{

@@ -27,7 +27,7 @@ func (s *Server) modifyResponse(resp *http.Response) error {
 	}
 	var body []byte
 	if grip.IsInstruct(resp.Header) {
-		b, err := readLimited(resp.Body, grip.MaxInstructBody)
+		b, err := readLimited(resp.Body, st.limits.MaxInstructBody)
 		if err != nil {
 			return s.instructionFailed(st, resp, err)
 		}
@@ -37,11 +37,14 @@ func (s *Server) modifyResponse(resp *http.Response) error {
 	if err != nil {
 		return s.instructionFailed(st, resp, err)
 	}
+	if inst.Hold != grip.HoldNone && len(inst.Channels) > st.limits.MaxChannels {
+		return s.instructionFailed(st, resp, channelLimitError(len(inst.Channels), st.limits.MaxChannels))
+	}
 	st.hold, st.chans = inst.Hold, inst.Channels
 	switch inst.Hold {
 	case grip.HoldResponse:
 		if body == nil {
-			b, err := readLimited(resp.Body, grip.MaxInstructBody)
+			b, err := readLimited(resp.Body, st.limits.MaxInstructBody)
 			if err != nil {
 				return s.instructionFailed(st, resp, err)
 			}
@@ -134,7 +137,7 @@ func readLimited(r io.Reader, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("reading backend body: %w", err)
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("backend body over %d bytes cannot carry a GRIP instruction", limit)
+		return nil, fmt.Errorf("backend body over %d bytes (limits.max_instruct_body) cannot carry a GRIP instruction", limit)
 	}
 	return b, nil
 }

@@ -13,18 +13,25 @@ type responseLog struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// corsRequest, on an auto_cross_origin route, is the request's header:
+	// CORS headers are added to the response from it as the final status
+	// goes out, whoever wrote the response (see applyCORS).
+	corsRequest http.Header
 }
 
 func (w *responseLog) WriteHeader(code int) {
 	if w.status == 0 && code >= 200 {
 		w.status = code
+		if w.corsRequest != nil {
+			applyCORS(w.corsRequest, w.Header())
+		}
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *responseLog) Write(p []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.WriteHeader(http.StatusOK)
 	}
 	n, err := w.ResponseWriter.Write(p)
 	w.bytes += int64(n)
@@ -32,6 +39,9 @@ func (w *responseLog) Write(p []byte) (int, error) {
 }
 
 func (w *responseLog) Flush() {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK) // what flushing commits anyway, with CORS
+	}
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}

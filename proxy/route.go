@@ -52,6 +52,10 @@ type Route struct {
 	// SetHeaders are set on (or, with an empty value, removed from) every
 	// request forwarded on this route. Default none.
 	SetHeaders http.Header
+	// AutoCrossOrigin adds the CORS headers a response lacks to every
+	// answer on this route, as Pushpin's aco does (see cors.go). Default
+	// false.
+	AutoCrossOrigin bool
 }
 
 // Backend is one target of a route.

@@ -27,8 +27,9 @@ var ErrBlankLine = errors.New("blank route line")
 //
 // The condition is "*" (any host) or an exact host without port. Condition
 // props: path_beg=/prefix, replace_beg=X, path_rem=N, id=NAME, sig_iss=ISS,
-// sig_key=KEY (ParseKey syntax), no_grip, and header=Name:Value (repeatable;
-// an empty value removes the header). A target is host:port or
+// sig_key=KEY (ParseKey syntax), no_grip, aco (auto cross-origin: CORS
+// headers on every response), and header=Name:Value (repeatable; an empty
+// value removes the header). A target is host:port or
 // [ipv6]:port; target props: ssl (https), insecure, host=H[:port] (the Host
 // header sent upstream), over_http.
 //
@@ -284,6 +285,11 @@ func applyConditionProp(route *Route, prop routeProp) error {
 			return flagWithValueError(prop)
 		}
 		route.NoGrip = true
+	case "aco":
+		if prop.hasValue {
+			return flagWithValueError(prop)
+		}
+		route.AutoCrossOrigin = true
 	case "header":
 		name, value, err := parseHeaderProp(prop.value)
 		if err != nil {
@@ -441,7 +447,7 @@ func unknownPropError(name string) error {
 // isPushpinOnlyProp lists the route props Pushpin has and gripd does not.
 func isPushpinOnlyProp(name string) bool {
 	switch name {
-	case "proto", "ssl", "prefix", "orig_headers", "as_host", "debug", "aco",
+	case "proto", "ssl", "prefix", "orig_headers", "as_host", "debug",
 		"jsonp_mode", "jsonp_cb", "jsonp_body", "jsonp_defcb", "jsonp_defmethod",
 		"session", "sockjs", "sockjs_as_path", "log_level",
 		"untrusted", "trust_connect_host", "sub", "one_event", "ipc_file_mode",

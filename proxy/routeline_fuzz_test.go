@@ -83,6 +83,9 @@ func formatRouteLine(r Route) string {
 	if r.NoGrip {
 		condition = append(condition, "no_grip")
 	}
+	if r.AutoCrossOrigin {
+		condition = append(condition, "aco")
+	}
 	names := make([]string, 0, len(r.SetHeaders))
 	for name := range r.SetHeaders {
 		names = append(names, name)

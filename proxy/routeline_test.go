@@ -134,6 +134,14 @@ func TestParseRouteLine(t *testing.T) {
 			},
 		},
 		{
+			name: "aco",
+			line: "*,aco,no_grip localhost:8000",
+			want: func(t *testing.T) Route {
+				return Route{ID: "*,*", Host: "*", AutoCrossOrigin: true, NoGrip: true,
+					Balance: BalanceFailover, Backends: []Backend{backend(t, "http://localhost:8000")}}
+			},
+		},
+		{
 			name: "headers: set, quoted with spaces and comma, remove",
 			line: `*,header=X-Env:prod,header="X-Note: a b, c",header=X-Remove: localhost:8000`,
 			want: func(t *testing.T) Route {
@@ -253,7 +261,9 @@ func TestParseRouteLineErrors(t *testing.T) {
 		{"*.example.com localhost:8000", "bad character"},
 		{"*,foo localhost:8000", `unknown route property "foo"`},
 		{"*,foo=bar localhost:8000", `unknown route property "foo"`},
-		{"*,aco localhost:8000", `unknown route property "aco" (a Pushpin feature`},
+		{"*,debug localhost:8000", `unknown route property "debug" (a Pushpin feature`},
+		{"*,aco=true localhost:8000", `"aco" is a flag and takes no value`},
+		{"*,aco,aco localhost:8000", `"aco" given twice`},
 		{"*,ssl=yes localhost:8000", `unknown route property "ssl"`},
 		{"*,path_beg localhost:8000", "path_beg needs a value"},
 		{"*,path_beg= localhost:8000", "path_beg needs a value"},

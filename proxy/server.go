@@ -39,6 +39,9 @@ type Config struct {
 	// WriteTimeout is how long one write to a held stream may take before
 	// the client is dropped as stalled. Default 30s.
 	WriteTimeout time.Duration
+	// Limits are checked at request time (see Limits); SetLimits swaps
+	// them while the server runs. Zero fields take their defaults.
+	Limits Limits
 	// Log receives one line per client request and the errors.
 	Log zerolog.Logger
 	// Observer is told about holds and backend requests, for metrics
@@ -51,6 +54,7 @@ type Config struct {
 type Server struct {
 	cfg     Config
 	table   atomic.Pointer[Table]
+	limits  atomic.Pointer[Limits]
 	rp      *httputil.ReverseProxy
 	fo      *failover
 	signing atomic.Pointer[signing]
@@ -97,6 +101,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s.timeout.Store(int64(cfg.BackendTimeout))
 	s.fo = &failover{health: map[string]*backendState{}, obs: cfg.Observer}
 	s.fo.setTransports(newTransports(cfg))
+	s.SetLimits(cfg.Limits)
 	s.rp = &httputil.ReverseProxy{
 		Rewrite:        s.rewrite,
 		Transport:      s.fo,
@@ -170,6 +175,8 @@ type requestState struct {
 	log     zerolog.Logger
 	// requestID is the X-Request-Id sent to the backend and the client.
 	requestID string
+	// limits are the ones in force when the request came in.
+	limits *Limits
 }
 
 type stateKey struct{}
@@ -205,6 +212,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.logRequest(r, &requestState{w: lw, requestID: id}, start)
 		return
 	}
+	if route.AutoCrossOrigin && !isWebSocketUpgrade(r) {
+		lw.corsRequest = r.Header // every answer on the route gets CORS headers
+	}
 	if isWebSocketUpgrade(r) {
 		switch {
 		case route.Backends[0].OverHTTP:
@@ -216,7 +226,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		// no_grip routes relay the upgrade untouched, below.
 	}
-	st := &requestState{route: route, w: lw, log: s.cfg.Log, start: start, requestID: id}
+	limits := s.limits.Load()
+	st := &requestState{route: route, w: lw, log: s.cfg.Log, start: start, requestID: id, limits: limits}
+	if !limitRequestBody(w, r, limits.MaxRequestBody) {
+		st.end = "request body too large"
+		writeBodyTooLarge(lw, limits.MaxRequestBody)
+		s.logRequest(r, st, start)
+		return
+	}
 	if route.Balance == BalanceRoundRobin && len(route.Backends) > 1 {
 		c, _ := s.rr.LoadOrStore(route.ID, new(atomic.Uint64))
 		st.rrStart = int(c.(*atomic.Uint64).Add(1) % uint64(len(route.Backends)))
@@ -305,6 +322,12 @@ func (s *Server) errorHandler(w http.ResponseWriter, r *http.Request, err error)
 	switch {
 	case errors.Is(err, errHandled):
 		return
+	case errors.As(err, new(*http.MaxBytesError)):
+		// A chunked body passed the limit while it was being forwarded.
+		st.end = "request body too large"
+		if st.w.status == 0 {
+			writeBodyTooLarge(w, st.limits.MaxRequestBody)
+		}
 	case r.Context().Err() != nil:
 		st.end = "client gone"
 		st.w.status = statusClientClosed

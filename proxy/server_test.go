@@ -25,6 +25,8 @@ const testKey = "test-sig-key"
 type fixture struct {
 	hub   *handoff.Hub
 	proxy *httptest.Server
+	srv   *Server
+	ln    *ConnLimitListener // with fixtureOpts.listener
 }
 
 type fixtureOpts struct {
@@ -32,8 +34,12 @@ type fixtureOpts struct {
 	backendTimeout time.Duration
 	writeTimeout   time.Duration
 	queueSize      int
-	log            io.Writer // when set, the server logs here at debug level
-	observer       Observer
+	limits         Limits
+	// listener, when set, serves clients the way gripd does: through
+	// NewClientListener and NewClientServer with these limits.
+	listener *ListenerLimits
+	log      io.Writer // when set, the server logs here at debug level
+	observer Observer
 }
 
 func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
@@ -58,19 +64,26 @@ func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
 	srv, err := NewServer(Config{
 		Table: table, Hub: hub, SigIss: "test-iss", SigKey: []byte(testKey),
 		BackendTimeout: opts.backendTimeout, WriteTimeout: opts.writeTimeout,
-		DialTimeout: time.Second, Log: log, Observer: opts.observer,
+		DialTimeout: time.Second, Limits: opts.limits, Log: log, Observer: opts.observer,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps := httptest.NewServer(srv)
+	ps := httptest.NewUnstartedServer(srv)
+	var ln *ConnLimitListener
+	if opts.listener != nil {
+		ps.Config = NewClientServer(srv, *opts.listener, nil)
+		ln = NewClientListener(ps.Listener, *opts.listener, log)
+		ps.Listener = ln
+	}
+	ps.Start()
 	t.Cleanup(func() {
 		hub.Close()
 		ps.CloseClientConnections()
 		ps.Close()
 		srv.CloseIdleConnections()
 	})
-	return &fixture{hub: hub, proxy: ps}
+	return &fixture{hub: hub, proxy: ps, srv: srv, ln: ln}
 }
 
 func newBackend(t *testing.T, h http.HandlerFunc) *httptest.Server {

@@ -21,14 +21,14 @@ import (
 )
 
 // Limits of WebSocket-over-HTTP sessions, Pushpin's where it has them.
+// The size of a client message and the channels per connection are
+// configurable: see Limits.
 const (
-	wsMaxRequestBody   = 200000  // client events batched into one request
-	wsMaxReplyBody     = 1000000 // a backend reply
-	wsMaxRejectBody    = 100000  // a rejection body relayed to the client
-	wsMaxMessage       = 1000000 // one client message; larger → close 1009
-	wsMinKeepAlive     = 20 * time.Second
-	wsRetries          = 5 // after a backend connection error
-	wsMaxSubscriptions = grip.MaxChannels
+	wsMaxRequestBody = 200000  // client events batched into one request
+	wsMaxReplyBody   = 1000000 // a backend reply
+	wsMaxRejectBody  = 100000  // a rejection body relayed to the client
+	wsMinKeepAlive   = 20 * time.Second
+	wsRetries        = 5 // after a backend connection error
 )
 
 // wsHopHeaders are client handshake headers not replayed to the backend.
@@ -105,7 +105,7 @@ func (s *Server) newWSSession(w *responseLog, r *http.Request, route *Route, sta
 // it ends. The HTTP handler returns after this.
 func (ws *wsSession) accepted(conn *websocket.Conn, r *http.Request) {
 	ws.conn = conn
-	conn.SetReadLimit(wsMaxMessage)
+	conn.SetReadLimit(ws.srv.limits.Load().MaxWSMessage) // larger → close 1009
 	ws.st.w.status = http.StatusSwitchingProtocols
 	ws.st.parked = true
 	ws.entry = newAccessEntry(r, ws.st, ws.st.start)

@@ -230,8 +230,15 @@ func gripEcho(open wsReply, custom map[string]wsReply) func(*wsReq) wsReply {
 // by then: their cleanups run first).
 func newWSFixture(t *testing.T, b *wsBackend, route Route) *fixture {
 	t.Helper()
-	route.Backends = []Backend{{URL: mustURL(t, b.URL), OverHTTP: true}}
-	f := newFixture(t, nil, fixtureOpts{route: route})
+	return newWSFixtureWith(t, b, fixtureOpts{route: route})
+}
+
+// newWSFixtureWith is newWSFixture with more options (opts.route is the
+// route, without backends).
+func newWSFixtureWith(t *testing.T, b *wsBackend, opts fixtureOpts) *fixture {
+	t.Helper()
+	opts.route.Backends = []Backend{{URL: mustURL(t, b.URL), OverHTTP: true}}
+	f := newFixture(t, nil, opts)
 	t.Cleanup(func() { waitSessions(t, f.hub, 0) })
 	return f
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -366,9 +367,15 @@ func (ws *wsSession) control(data []byte) string {
 	hub := ws.srv.cfg.Hub
 	switch c.Type {
 	case "subscribe":
-		if len(ws.sub.Channels()) < wsMaxSubscriptions {
-			hub.Join(ws.sub, c.Channel)
+		// Refused, not fatal: the backend learns from the log, and the
+		// client keeps the subscriptions it has.
+		channels, limit := ws.sub.Channels(), ws.srv.limits.Load().MaxChannels
+		if len(channels) >= limit && !slices.Contains(channels, c.Channel) {
+			ws.log.Warn().Str("route", ws.route.ID).Str("connection_id", ws.cid).Str("channel", c.Channel).
+				Int("max_channels", limit).Msg("WebSocket subscribe refused: limits.max_channels reached")
+			return ""
 		}
+		hub.Join(ws.sub, c.Channel)
 	case "unsubscribe":
 		hub.Leave(ws.sub, c.Channel)
 	case "detach":

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/gripd/gripd/grip"
 )
 
@@ -77,22 +75,4 @@ func TestFailoverRestoresClientHost(t *testing.T) {
 	if h := <-got; h != "client.example" {
 		t.Fatalf("second backend got Host %q, want client.example", h)
 	}
-}
-
-// A client message over the size limit closes the client with 1009
-// (message too big), and the session ends.
-func TestWebSocketMessageTooBig(t *testing.T) {
-	b := newWSBackend(t, gripEcho(gripOpen(), nil))
-	f := newWSFixture(t, b, Route{})
-	ctx := testCtx(t)
-	c, _ := dialWS(t, ctx, f, "/", nil)
-	c.SetReadLimit(-1)
-	if err := c.Write(ctx, websocket.MessageBinary, make([]byte, wsMaxMessage+1)); err != nil {
-		t.Fatal(err)
-	}
-	_, _, err := c.Read(ctx)
-	if code := websocket.CloseStatus(err); code != websocket.StatusMessageTooBig {
-		t.Fatalf("read error %v (close status %d), want close 1009", err, code)
-	}
-	waitNoSubscribers(t, f, 5*time.Second)
 }

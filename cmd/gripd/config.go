@@ -28,6 +28,10 @@ type Config struct {
 	// BackendTimeout is how long to wait for a backend's response headers
 	// (YAML backend_timeout, e.g. "30s"). Default 30s.
 	BackendTimeout time.Duration
+	// BackendDialTimeout is how long to wait for a connection to a backend
+	// (and its TLS handshake) before trying the next one (YAML
+	// backend_dial_timeout). Default 5s.
+	BackendDialTimeout time.Duration
 	// BackendMaxConns caps the connections to one backend (YAML
 	// backend_max_conns); requests beyond it wait for one to come free, so
 	// a burst of clients cannot exhaust gripd's file descriptors. Default
@@ -55,6 +59,13 @@ type Config struct {
 	Drain DrainConfig
 	// Reload is when gripd rereads this file by itself (YAML reload:).
 	Reload ReloadConfig
+	// Limits are the limits checked at request time (YAML limits:); a
+	// running proxy takes new ones through proxy.Server.SetLimits.
+	Limits proxy.Limits
+	// ListenerLimits are the client listener's limits (YAML limits:),
+	// applied when it starts. MaxConns 0 means the default, resolved at
+	// start by clientMaxConns.
+	ListenerLimits proxy.ListenerLimits
 }
 
 // ControlConfig configures the control API that backends publish to.
@@ -80,16 +91,21 @@ type SigningConfig struct {
 // DefaultConfig returns the configuration used when no file is given, and
 // the values a file's missing keys take.
 func DefaultConfig() *Config {
+	listener := proxy.ListenerLimits{}.WithDefaults()
+	listener.MaxConns = 0 // depends on the open-file limit: see clientMaxConns
 	return &Config{
-		Listen:          ":7999",
-		BackendTimeout:  30 * time.Second,
-		BackendMaxConns: 4096,
-		SubscriberQueue: 100,
-		Control:         ControlConfig{Listen: "127.0.0.1:5561"},
-		Signing:         SigningConfig{Iss: "gripd"},
-		Admin:           AdminConfig{Listen: DefaultAdminListen},
-		Drain:           DrainConfig{Duration: DefaultDrainDuration},
-		Reload:          ReloadConfig{Watch: true},
+		Listen:             ":7999",
+		BackendTimeout:     30 * time.Second,
+		BackendDialTimeout: 5 * time.Second,
+		BackendMaxConns:    4096,
+		SubscriberQueue:    100,
+		Control:            ControlConfig{Listen: "127.0.0.1:5561"},
+		Signing:            SigningConfig{Iss: "gripd"},
+		Admin:              AdminConfig{Listen: DefaultAdminListen},
+		Limits:             proxy.DefaultLimits(),
+		ListenerLimits:     listener,
+		Drain:              DrainConfig{Duration: DefaultDrainDuration},
+		Reload:             ReloadConfig{Watch: true},
 	}
 }
 
@@ -155,6 +171,9 @@ func ParseConfig(data []byte) (*Config, error) {
 	if err := file.Reload.apply(&cfg.Reload, valueNode(root, "reload")); err != nil {
 		return nil, err
 	}
+	if err := file.Limits.apply(&cfg.Limits, &cfg.ListenerLimits, valueNode(root, "limits")); err != nil {
+		return nil, err
+	}
 
 	routeNodes := valueNode(root, "routes")
 	for i, fr := range file.Routes {
@@ -190,17 +209,19 @@ func firstBadRoute(routes []proxy.Route) int {
 // fileConfig mirrors the YAML file. An empty or missing string key takes
 // its default.
 type fileConfig struct {
-	Listen          string      `yaml:"listen"`
-	BackendTimeout  string      `yaml:"backend_timeout"`
-	BackendMaxConns *int        `yaml:"backend_max_conns"`
-	SubscriberQueue *int        `yaml:"subscriber_queue"`
-	Control         fileControl `yaml:"control"`
-	Signing         fileSigning `yaml:"signing"`
-	Routes          []fileRoute `yaml:"routes"`
-	NATS            fileNATS    `yaml:"nats"`
-	Admin           fileAdmin   `yaml:"admin"`
-	Drain           fileDrain   `yaml:"drain"`
-	Reload          fileReload  `yaml:"reload"`
+	Listen             string      `yaml:"listen"`
+	BackendTimeout     string      `yaml:"backend_timeout"`
+	BackendDialTimeout string      `yaml:"backend_dial_timeout"`
+	BackendMaxConns    *int        `yaml:"backend_max_conns"`
+	SubscriberQueue    *int        `yaml:"subscriber_queue"`
+	Control            fileControl `yaml:"control"`
+	Signing            fileSigning `yaml:"signing"`
+	Routes             []fileRoute `yaml:"routes"`
+	NATS               fileNATS    `yaml:"nats"`
+	Admin              fileAdmin   `yaml:"admin"`
+	Limits             fileLimits  `yaml:"limits"`
+	Drain              fileDrain   `yaml:"drain"`
+	Reload             fileReload  `yaml:"reload"`
 }
 
 // fileControl mirrors the control: section.
@@ -235,6 +256,8 @@ type fileRoute struct {
 	Host      string      `yaml:"host"`
 	WebSocket string      `yaml:"websocket"`
 	Headers   fileHeaders `yaml:"headers"`
+	// AutoCrossOrigin is Pushpin's aco.
+	AutoCrossOrigin bool `yaml:"auto_cross_origin"`
 }
 
 // fileMatch mirrors a route's match:.
@@ -274,6 +297,14 @@ func (f *fileConfig) applyTop(cfg *Config, root *yaml.Node) error {
 				lineOf(root, "backend_timeout"), f.BackendTimeout)
 		}
 		cfg.BackendTimeout = timeout
+	}
+	if f.BackendDialTimeout != "" {
+		timeout, err := positiveDuration(f.BackendDialTimeout)
+		if err != nil {
+			return fmt.Errorf("line %d: backend_dial_timeout %q: %v",
+				lineOf(root, "backend_dial_timeout"), f.BackendDialTimeout, err)
+		}
+		cfg.BackendDialTimeout = timeout
 	}
 	if f.BackendMaxConns != nil {
 		if *f.BackendMaxConns < 1 {
@@ -339,10 +370,11 @@ func (f *fileSigning) apply(signing *SigningConfig, node *yaml.Node) error {
 // mapping, for line numbers. Errors name the route and its line.
 func (f *fileRoute) build(node *yaml.Node) (proxy.Route, error) {
 	route := proxy.Route{
-		ID:         f.ID,
-		Host:       f.Match.Host,
-		PathPrefix: f.Match.PathPrefix,
-		NoGrip:     f.NoGrip,
+		ID:              f.ID,
+		Host:            f.Match.Host,
+		PathPrefix:      f.Match.PathPrefix,
+		NoGrip:          f.NoGrip,
+		AutoCrossOrigin: f.AutoCrossOrigin,
 	}
 	if route.ID == "" {
 		route.ID = proxy.DefaultRouteID(route.Host, route.PathPrefix)
@@ -518,6 +550,8 @@ func sectionOf(typeName string) string {
 		return "drain"
 	case fmt.Sprintf("%T", fileReload{}):
 		return "reload"
+	case fmt.Sprintf("%T", fileLimits{}):
+		return "limits"
 	case fmt.Sprintf("%T", fileRoute{}):
 		return "a route"
 	case fmt.Sprintf("%T", fileMatch{}):

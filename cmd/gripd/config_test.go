@@ -22,6 +22,13 @@ func TestLoadExampleConfig(t *testing.T) {
 	if cfg.Listen != ":7999" || cfg.Control.Listen != "127.0.0.1:5561" || cfg.BackendTimeout != 30*time.Second {
 		t.Errorf("listen/control/timeout = %q, %q, %v", cfg.Listen, cfg.Control.Listen, cfg.BackendTimeout)
 	}
+	// The example shows the limits at their defaults: the numbers it
+	// documents are the real ones.
+	defaults := DefaultConfig()
+	if cfg.Limits != defaults.Limits || cfg.ListenerLimits != defaults.ListenerLimits || cfg.BackendDialTimeout != defaults.BackendDialTimeout {
+		t.Errorf("the example's limits %+v %+v %v are not the defaults %+v %+v %v", cfg.Limits, cfg.ListenerLimits,
+			cfg.BackendDialTimeout, defaults.Limits, defaults.ListenerLimits, defaults.BackendDialTimeout)
+	}
 	if len(cfg.Routes) != 1 {
 		t.Fatalf("routes = %d, want 1", len(cfg.Routes))
 	}
@@ -74,7 +81,8 @@ func TestExampleConfigCommentedKeys(t *testing.T) {
 	}
 	full := cfg.Routes[1]
 	if full.Host != "example.com" || full.PathPrefix != "/api/" || full.StripChars != len("/api/") ||
-		len(full.Backends) != 2 || !full.Backends[0].OverHTTP || full.SetHeaders.Get("X-Env") != "prod" {
+		len(full.Backends) != 2 || !full.Backends[0].OverHTTP || full.SetHeaders.Get("X-Env") != "prod" ||
+		!full.AutoCrossOrigin {
 		t.Errorf("full route = %+v", full)
 	}
 	if cfg.Control.Auth.Username != "publisher" || string(cfg.Control.Auth.JWTKey) != "secret-key" {
@@ -115,6 +123,7 @@ routes:
     host: "api.example.com:8443"
     websocket: over_http
     headers: {set: {x-env: prod, Cookie: ""}}
+    auto_cross_origin: true
   - match: {path_prefix: /}
     rewrite: {strip_prefix: true}
     backends: ["http://localhost:9000/"]
@@ -125,10 +134,13 @@ routes:
 	}
 	replacement := "/v2/"
 	want := &Config{
-		Listen:          "0.0.0.0:8080",
-		BackendTimeout:  90 * time.Second,
-		BackendMaxConns: 64,
-		SubscriberQueue: 100,
+		Listen:             "0.0.0.0:8080",
+		BackendTimeout:     90 * time.Second,
+		BackendDialTimeout: 5 * time.Second,
+		BackendMaxConns:    64,
+		SubscriberQueue:    100,
+		Limits:             proxy.DefaultLimits(),
+		ListenerLimits:     DefaultConfig().ListenerLimits,
 		Control: ControlConfig{
 			Listen: "127.0.0.1:6000",
 			Auth:   publish.Auth{JWTKey: []byte("hello"), JWTIss: "backend", Username: "u", Password: "p"},
@@ -139,13 +151,14 @@ routes:
 		Reload:  ReloadConfig{Watch: false},
 		Routes: []proxy.Route{
 			{
-				ID:            "api",
-				Host:          "Example.com",
-				PathPrefix:    "/api/",
-				ReplacePrefix: &replacement,
-				Balance:       proxy.BalanceRoundRobin,
-				NoGrip:        true,
-				SetHeaders:    http.Header{"X-Env": {"prod"}, "Cookie": {""}},
+				ID:              "api",
+				Host:            "Example.com",
+				PathPrefix:      "/api/",
+				ReplacePrefix:   &replacement,
+				Balance:         proxy.BalanceRoundRobin,
+				NoGrip:          true,
+				AutoCrossOrigin: true,
+				SetHeaders:      http.Header{"X-Env": {"prod"}, "Cookie": {""}},
 				Backends: []proxy.Backend{
 					{URL: mustURL(t, "http://127.0.0.1:8000"), Insecure: true, HostHeader: "api.example.com:8443", OverHTTP: true},
 					{URL: mustURL(t, "https://b.example:443"), Insecure: true, HostHeader: "api.example.com:8443", OverHTTP: true},
@@ -171,22 +184,27 @@ routes:
 
 func TestDefaultConfig(t *testing.T) {
 	want := &Config{
-		Listen:          ":7999",
-		BackendTimeout:  30 * time.Second,
-		BackendMaxConns: 4096,
-		SubscriberQueue: 100,
-		Control:         ControlConfig{Listen: "127.0.0.1:5561"},
-		Signing:         SigningConfig{Iss: "gripd"},
-		Admin:           AdminConfig{Listen: "127.0.0.1:5563"},
-		Drain:           DrainConfig{Duration: 30 * time.Second},
-		Reload:          ReloadConfig{Watch: true},
+		Listen:             ":7999",
+		BackendTimeout:     30 * time.Second,
+		BackendDialTimeout: 5 * time.Second,
+		BackendMaxConns:    4096,
+		SubscriberQueue:    100,
+		Control:            ControlConfig{Listen: "127.0.0.1:5561"},
+		Signing:            SigningConfig{Iss: "gripd"},
+		Admin:              AdminConfig{Listen: "127.0.0.1:5563"},
+		Limits: proxy.Limits{MaxRequestBody: 10 << 20, MaxInstructBody: 100000,
+			MaxChannels: 100, MaxWSMessage: 1000000},
+		ListenerLimits: proxy.ListenerLimits{MaxConns: 0, MaxHeaderBytes: 64 << 10,
+			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second},
+		Drain:  DrainConfig{Duration: 30 * time.Second},
+		Reload: ReloadConfig{Watch: true},
 	}
 	if got := DefaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("DefaultConfig() = %+v, want %+v", got, want)
 	}
 	// A file that sets nothing takes every default; routes may come from
 	// --route flags instead.
-	for _, text := range []string{"", "# only a comment\n", "routes: []\n", "control: {}\nsigning: {}\n"} {
+	for _, text := range []string{"", "# only a comment\n", "routes: []\n", "control: {}\nsigning: {}\nlimits: {}\n"} {
 		cfg, err := ParseConfig([]byte(text))
 		if err != nil {
 			t.Fatalf("ParseConfig(%q): %v", text, err)

@@ -94,7 +94,9 @@ func startDaemon(cfg *Config, table *proxy.Table, src *configSource, reusePort b
 		SigIss:             cfg.Signing.Iss,
 		SigKey:             cfg.Signing.Key,
 		BackendTimeout:     cfg.BackendTimeout,
+		DialTimeout:        cfg.BackendDialTimeout,
 		MaxConnsPerBackend: cfg.BackendMaxConns,
+		Limits:             cfg.Limits,
 		Log:                log,
 		Observer:           met.proxy,
 	}); err != nil {
@@ -110,6 +112,9 @@ func startDaemon(cfg *Config, table *proxy.Table, src *configSource, reusePort b
 	if d.clientLn, err = lc.Listen(context.Background(), "tcp", cfg.Listen); err != nil {
 		return d, fmt.Errorf("client listener: %w", err)
 	}
+	clientLimits := cfg.ListenerLimits
+	clientLimits.MaxConns = clientMaxConns(clientLimits.MaxConns, openFileLimit())
+	d.clientLn = proxy.NewClientListener(d.clientLn, clientLimits, log)
 	if d.controlLn, err = net.Listen("tcp", cfg.Control.Listen); err != nil {
 		return d, fmt.Errorf("control listener: %w", err)
 	}
@@ -122,7 +127,7 @@ func startDaemon(cfg *Config, table *proxy.Table, src *configSource, reusePort b
 	newServer := func(h http.Handler) *http.Server {
 		return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: errLog}
 	}
-	d.clientSrv, d.controlSrv, d.adminSrv = newServer(d.px), newServer(d.api), newServer(d.adm)
+	d.clientSrv, d.controlSrv, d.adminSrv = proxy.NewClientServer(d.px, clientLimits, errLog), newServer(d.api), newServer(d.adm)
 	go func() { d.errc <- d.clientSrv.Serve(d.clientLn) }()
 	go func() { d.errc <- d.controlSrv.Serve(d.controlLn) }()
 	adminAddr := "off"
@@ -131,7 +136,7 @@ func startDaemon(cfg *Config, table *proxy.Table, src *configSource, reusePort b
 		go func() { d.errc <- d.adminSrv.Serve(d.adminLn) }()
 	}
 	log.Info().Str("listen", d.clientLn.Addr().String()).Str("control", d.controlLn.Addr().String()).Str("admin", adminAddr).
-		Int("routes", len(cfg.Routes)).Str("version", version()).Msg("gripd ready")
+		Int("routes", len(cfg.Routes)).Int("max_client_conns", clientLimits.MaxConns).Str("version", version()).Msg("gripd ready")
 	return d, nil
 }
 
@@ -146,6 +151,7 @@ func (d *daemon) applyLive(old, cfg *Config, table *proxy.Table) {
 		// idle keep-alive pool.
 		d.px.SetBackendLimits(cfg.BackendTimeout, cfg.BackendMaxConns)
 	}
+	d.px.SetLimits(cfg.Limits)
 	d.hub.SetQueueSize(cfg.SubscriberQueue)
 	d.api.SetAuth(cfg.Control.Auth)
 }

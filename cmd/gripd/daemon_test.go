@@ -278,6 +278,31 @@ func TestReloadSigningAndBackendTimeout(t *testing.T) {
 	}
 }
 
+// TestReloadLimits: a smaller request body limit applies to the next
+// request.
+func TestReloadLimits(t *testing.T) {
+	a := backend(t, "A")
+	td := startTestDaemon(t, daemonYAML("", a.URL))
+	post := func() int {
+		resp, err := http.Post(td.url("/"), "text/plain", strings.NewReader(strings.Repeat("x", 2000)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(); code != 200 {
+		t.Fatalf("2000-byte body before the reload: %d", code)
+	}
+	writeFile(t, td.path, daemonYAML("limits: {max_request_body: 1000}", a.URL))
+	if err := td.d.reload.Reload("test"); err != nil {
+		t.Fatal(err)
+	}
+	if code := post(); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("2000-byte body after max_request_body: 1000: %d, want 413", code)
+	}
+}
+
 func TestReloadKeepsRestartOnlySettings(t *testing.T) {
 	a := backend(t, "A")
 	td := startTestDaemon(t, daemonYAML("", a.URL))
@@ -294,7 +319,9 @@ func TestReloadKeepsRestartOnlySettings(t *testing.T) {
 	if cur.SubscriberQueue != 7 {
 		t.Errorf("subscriber_queue after reload = %d, want 7 (live)", cur.SubscriberQueue)
 	}
-	if got := keepRestartOnly(running, &Config{Listen: "x", Control: running.Control, Admin: running.Admin, Reload: running.Reload}); len(got) != 1 || got[0] != "listen" {
+	other := *running
+	other.Listen = "x"
+	if got := keepRestartOnly(running, &other); len(got) != 1 || got[0] != "listen" {
 		t.Errorf("keepRestartOnly = %v, want [listen]", got)
 	}
 }

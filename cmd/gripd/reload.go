@@ -18,8 +18,11 @@ import (
 // running on the old one and the log says why.
 //
 // Live: routes and their backends, signing, control API auth, backend
-// timeout and connection cap, subscriber queue, drain duration. Restart
-// only: the listen addresses, the NATS settings and reload.watch; a
+// timeout and connection cap, subscriber queue, drain duration, the
+// request limits (limits.max_request_body, max_instruct_body,
+// max_channels, max_ws_message). Restart only: the listen addresses, the
+// NATS settings, reload.watch, backend_dial_timeout and the client
+// listener's limits; a
 // reload that changes them logs that a restart is needed and keeps the
 // running values, so what the log and /metrics report stays true.
 type reloader struct {
@@ -85,6 +88,10 @@ func keepRestartOnly(running, next *Config) []string {
 	keep("admin.listen", running.Admin.Listen, next.Admin.Listen, func() { next.Admin.Listen = running.Admin.Listen })
 	keep("nats", running.NATS, next.NATS, func() { next.NATS = running.NATS })
 	keep("reload.watch", running.Reload, next.Reload, func() { next.Reload = running.Reload })
+	keep("backend_dial_timeout", running.BackendDialTimeout, next.BackendDialTimeout, func() { next.BackendDialTimeout = running.BackendDialTimeout })
+	// The client listener's limits are set when it starts.
+	keep("limits (max_client_conns, max_header_bytes, read_header_timeout, idle_timeout)", running.ListenerLimits, next.ListenerLimits,
+		func() { next.ListenerLimits = running.ListenerLimits })
 	return changed
 }
 
