@@ -114,7 +114,9 @@ func startDaemon(cfg *Config, table *proxy.Table, src *configSource, reusePort b
 	}
 	clientLimits := cfg.ListenerLimits
 	clientLimits.MaxConns = clientMaxConns(clientLimits.MaxConns, openFileLimit())
-	d.clientLn = proxy.NewClientListener(d.clientLn, clientLimits, log)
+	connLimit := proxy.NewClientListener(d.clientLn, clientLimits, log)
+	d.clientLn = connLimit
+	met.watchClientListener(connLimit, clientLimits.MaxConns)
 	if d.controlLn, err = net.Listen("tcp", cfg.Control.Listen); err != nil {
 		return d, fmt.Errorf("control listener: %w", err)
 	}

@@ -358,6 +358,9 @@ func TestDrainEndsHeldConnections(t *testing.T) {
 	for td.d.hub.Stats().Subscribers < 2 { // both held
 		time.Sleep(5 * time.Millisecond)
 	}
+	if m := getBody(t, td.admin("/metrics")); !strings.Contains(m, "\ngripd_client_connections 2\n") {
+		t.Errorf("/metrics does not count the two held clients:\n%s", grepLines(m, "gripd_client_connections"))
+	}
 	readyURL := td.admin("/readyz")
 	if code := readyz(t, readyURL); code != 200 {
 		t.Fatalf("/readyz before the drain: %d", code)
@@ -410,4 +413,15 @@ func TestDrainSecondSignalEndsAtOnce(t *testing.T) {
 		t.Fatal("gripd did not exit on the second signal")
 	}
 	_, _ = io.ReadAll(stream) // ends: gripd is gone
+}
+
+// grepLines returns the lines of text that contain s.
+func grepLines(text, s string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -69,6 +69,34 @@ func (m *metrics) ConfigReloaded(ok bool) {
 	}
 }
 
+// clientConns is what the metrics read of the client listener
+// (*proxy.ConnLimitListener).
+type clientConns interface {
+	Open() int64
+	Rejected() int64
+}
+
+// watchClientListener adds the client listener's counts: open client
+// connections (held ones included) against limits.max_client_conns, and
+// the connections refused for being over it. Called once, when the
+// listener exists.
+func (m *metrics) watchClientListener(ln clientConns, limit int) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gripd_client_connections",
+			Help: "Client connections open now, held streams and WebSockets included.",
+		}, func() float64 { return float64(ln.Open()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "gripd_client_connections_limit",
+			Help: "limits.max_client_conns: client connections beyond it are answered 503.",
+		}, func() float64 { return float64(limit) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "gripd_client_connections_rejected_total",
+			Help: "Client connections answered 503 because limits.max_client_conns were open.",
+		}, func() float64 { return float64(ln.Rejected()) }),
+	)
+}
+
 // statsCollector turns the counts the hub, the control API and the NATS
 // broker keep into metrics at scrape time, reading each source once per
 // scrape (hub.Stats walks every shard of the channel index).
