@@ -5,11 +5,15 @@
 // it can also run by hand against `make demo`:
 //
 //   node js/browser.js chat   --app http://127.0.0.1:7999 --admin http://127.0.0.1:5563 --out DIR --transport sse|ws|poll
-//   node js/browser.js status --app http://127.0.0.1:7999 --admin http://127.0.0.1:5563 --out DIR [--traffic SECONDS]
+//   node js/browser.js status --app http://127.0.0.1:7999 --admin http://127.0.0.1:5563 --out DIR [--traffic SECONDS] [--room NAME]
+//
+// --traffic keeps the windows chatting for that long (opening a few more
+// now and then), for screenshots with minutes of charts: the ones in docs/
+// were taken with --traffic 200 --room lobby.
 //
 // It prints one line per step, writes its screenshots to DIR, and exits 0
 // with "ok" last, or 1 with "FAIL: <what the user would have seen>".
-// Every wait is bounded; the whole run is cut off after 120 s.
+// Every wait is bounded; the whole run is cut off after 120 s (plus --traffic).
 import { chromium } from "playwright-core";
 import { parseArgs } from "node:util";
 
@@ -21,11 +25,12 @@ const { positionals, values: opt } = parseArgs({
     out: { type: "string" },
     transport: { type: "string", default: "sse" },
     traffic: { type: "string", default: "0" },
+    room: { type: "string" },
   },
 });
 const scenario = positionals[0];
 if (!["chat", "status"].includes(scenario) || !opt.app || !opt.admin || !opt.out) {
-  console.error("usage: node js/browser.js chat|status --app URL --admin URL --out DIR [--transport sse|ws|poll] [--traffic SECONDS]");
+  console.error("usage: node js/browser.js chat|status --app URL --admin URL --out DIR [--transport sse|ws|poll] [--traffic SECONDS] [--room NAME]");
   process.exit(2);
 }
 
@@ -114,6 +119,16 @@ async function seen(who, text, from, via) {
   }
 }
 
+// What the windows say with --traffic.
+const LINES = [
+  "hello from an EventSource",
+  "WebSocket here, got it",
+  "long-poll checking in",
+  "same room, three transports",
+  "and the backend holds no connection",
+  "gripd pushes each message to all of us",
+];
+
 function randomRoom(prefix) {
   return `${prefix}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 }
@@ -175,10 +190,10 @@ async function waitStatus(page, id, want, why) {
 // The status page counts windows as they open and close, by kind, lists
 // their room among the busiest channels, and shows the deliveries.
 async function statusScenario(browser) {
-  const room = randomRoom("status");
+  const room = opt.room || randomRoom("status");
   const channel = "room:" + room;
   step("open the status page");
-  const sctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const sctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const status = await sctx.newPage();
   status.on("pageerror", (e) => console.log(`page error (status): ${e.message}`));
   const resp = await status.goto(opt.admin + "/");
@@ -204,17 +219,26 @@ async function statusScenario(browser) {
   }
 
   step("each window sends a message; every window shows all three");
+  // --traffic: go on chatting for that long (for screenshots with a few
+  // minutes of charts), opening a listening window now and then.
   const traffic = Number(opt.traffic) * 1000;
   const until = Date.now() + traffic;
+  const extras = [];
   let n = 0;
   do {
+    if (traffic > 0 && n > 0) await sleep(300 + Math.random() * 900);
     for (const { t, who } of windows) {
-      await waitChannel(channel, "response", 1); // the long-poll is held again
-      const text = `message ${++n} from ${who.name}`;
+      await waitChannel(channel, "response", 1 + extras.filter((e) => e.t === "poll").length); // the long-polls are held again
+      const text = traffic > 0 ? `${LINES[n % LINES.length]} #${++n}` : `message ${++n} from ${who.name}`;
       await send(who, text);
       for (const w of windows) await seen(w.who, text, who.name, t);
     }
-    if (traffic > 0) await sleep(300 + Math.random() * 900);
+    if (traffic > 0) {
+      if (n % 60 === 0 && extras.length < 6) {
+        const t = ["sse", "ws", "sse", "poll", "sse", "ws"][extras.length];
+        extras.push({ t, who: await openChat(browser, t, "guest-" + extras.length, room) });
+      }
+    }
   } while (Date.now() < until);
   // Every message reached 3 windows: 3 deliveries each (one format each).
   const want = deliveries0 + 3 * n;
@@ -234,6 +258,9 @@ async function statusScenario(browser) {
   await windows[0].who.page.screenshot({ path: chat });
   step(`screenshot ${chat}`);
 
+  for (const e of extras) await e.who.context.close();
+  await waitStatus(status, "held-total", "3", "after closing the extra windows");
+
   step("close the windows one by one; the count falls");
   for (let i = windows.length - 1; i >= 0; i--) {
     await windows[i].who.context.close();
@@ -242,10 +269,11 @@ async function statusScenario(browser) {
   await sctx.close();
 }
 
+const limit = 120 + Number(opt.traffic);
 const guard = setTimeout(() => {
-  console.log("FAIL: the browser test took more than 120 s");
+  console.log(`FAIL: the browser test took more than ${limit} s`);
   process.exit(1);
-}, 120000);
+}, limit * 1000);
 
 let browser;
 let code = 0;
