@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
-# Runs gripd in front of the example backend (examples/sse-feed) and prints
-# commands to try with curl in another terminal. Ctrl-C stops both.
+# The demo (`make demo`): the chat app (examples/chat) behind gripd, and
+# gripd's live status page. Open the app in a few browser windows, each
+# listening its own way (SSE, WebSocket, long-poll): a message sent in one
+# appears in all of them at once. Ctrl-C stops everything this started.
 #
 #   ./examples/demo.sh                 # or: make demo
-#   DEMO_SELFTEST=1 ./examples/demo.sh # runs the clients and publishes itself,
-#                                      # prints what the clients got, exits 0 on success
+#   DEMO_SELFTEST=1 ./examples/demo.sh # be the clients with curl (an SSE
+#                                      # stream, a long-poll, a WebSocket),
+#                                      # send a message, check that all three
+#                                      # got it and the status stream counts
+#                                      # them; exits 0 on success
 #
 # Ports (environment): DEMO_PORT (clients, default 7999), DEMO_CONTROL_PORT
-# (control API, default 5561), DEMO_BACKEND_PORT (the backend, default 8000).
+# (control API, default 5561), DEMO_ADMIN_PORT (admin listener with the
+# status page, default 5563), DEMO_BACKEND_PORT (the chat backend, default
+# 8000).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 PORT=${DEMO_PORT:-7999}
 CONTROL_PORT=${DEMO_CONTROL_PORT:-5561}
+ADMIN_PORT=${DEMO_ADMIN_PORT:-5563}
 BACKEND_PORT=${DEMO_BACKEND_PORT:-8000}
 SELFTEST=${DEMO_SELFTEST:-0}
 
@@ -23,18 +31,16 @@ die() {
 }
 
 command -v curl >/dev/null 2>&1 || die "needs curl"
-for p in "$PORT" "$CONTROL_PORT" "$BACKEND_PORT"; do
+command -v go >/dev/null 2>&1 || die "needs Go 1.26 (https://go.dev/dl/) to build gripd and the chat backend"
+for p in "$PORT" "$CONTROL_PORT" "$ADMIN_PORT" "$BACKEND_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-    die "port $p is in use; stop what listens there or set DEMO_PORT / DEMO_CONTROL_PORT / DEMO_BACKEND_PORT"
+    die "port $p is in use; stop what listens there or set DEMO_PORT / DEMO_CONTROL_PORT / DEMO_ADMIN_PORT / DEMO_BACKEND_PORT"
   fi
 done
 
-if [ ! -x bin/gripd ]; then
-  echo "demo: building bin/gripd" >&2
-  go build -o bin/gripd ./cmd/gripd
-fi
-echo "demo: building bin/sse-feed" >&2
-go build -o bin/sse-feed ./examples/sse-feed
+echo "demo: building bin/gripd and bin/chat" >&2
+go build -o bin/gripd ./cmd/gripd
+go build -o bin/chat ./examples/chat
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gripd-demo.XXXXXX")
 PIDS=()
@@ -56,6 +62,7 @@ cleanup() {
     sleep 0.1
   done
   for pid in ${PIDS[@]+"${PIDS[@]}"}; do kill -KILL "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -75,19 +82,24 @@ show_logs() {
   fi >&2
 }
 
-bin/sse-feed -listen "127.0.0.1:$BACKEND_PORT" >>"$BACKEND_LOG" 2>&1 </dev/null &
+bin/chat -listen "127.0.0.1:$BACKEND_PORT" -publish-url "http://127.0.0.1:$CONTROL_PORT/publish/" \
+  >>"$BACKEND_LOG" 2>&1 </dev/null &
 PIDS+=($!)
-bin/gripd --listen ":$PORT" --control-listen "127.0.0.1:$CONTROL_PORT" \
-  --route "* 127.0.0.1:$BACKEND_PORT" --log-format console >>"$GRIPD_LOG" 2>&1 </dev/null &
+# over_http: browsers' WebSockets reach the backend as WebSocket-over-HTTP.
+# A short drain, so Ctrl-C does not wait 30 s for open browser windows.
+bin/gripd --listen ":$PORT" --control-listen "127.0.0.1:$CONTROL_PORT" --admin-listen "127.0.0.1:$ADMIN_PORT" \
+  --route "* 127.0.0.1:$BACKEND_PORT,over_http" --drain-duration 1s --log-format console \
+  >>"$GRIPD_LOG" 2>&1 </dev/null &
 PIDS+=($!)
 
-# Wait (at most 10 s) until gripd proxies to the backend and the control
-# API answers.
+# Wait (at most 10 s) until gripd serves the chat page, the control API
+# answers and the status page is up.
 ready=0
 for _ in $(seq 1 100); do
   all_alive || { show_logs; die "a process exited at startup (see its log above)"; }
-  if curl -sf -m 1 -o /dev/null "http://127.0.0.1:$PORT/hello" &&
-    curl -sf -m 1 -o /dev/null "http://127.0.0.1:$CONTROL_PORT/"; then
+  if curl -sf -m 1 -o /dev/null "http://127.0.0.1:$PORT/" &&
+    curl -sf -m 1 -o /dev/null "http://127.0.0.1:$CONTROL_PORT/" &&
+    curl -sf -m 1 -o /dev/null "http://127.0.0.1:$ADMIN_PORT/"; then
     ready=1
     break
   fi
@@ -95,32 +107,26 @@ for _ in $(seq 1 100); do
 done
 [ "$ready" = 1 ] || { show_logs; die "gripd or the backend did not answer within 10 s"; }
 
-# How to reach the control API from `gripd publish`: its default is
-# http://127.0.0.1:5561, so --url is only needed on another port.
-URL_FLAG=""
-[ "$CONTROL_PORT" = 5561 ] || URL_FLAG="--url http://127.0.0.1:$CONTROL_PORT "
-
 if [ "$SELFTEST" != 1 ]; then
   cat <<EOF
 
-gripd is running: clients on :$PORT, control API on 127.0.0.1:$CONTROL_PORT,
-in front of the example backend on 127.0.0.1:$BACKEND_PORT (examples/sse-feed).
-Try these in another terminal:
+The demo is running: the chat app (examples/chat) behind gripd.
 
-  curl -N 'http://localhost:$PORT/feed?channel=news'   # an SSE stream, held open
-  curl 'http://localhost:$PORT/poll?channel=news'      # a long-poll (answers on publish or after 20 s)
-  curl http://localhost:$PORT/hello                    # plain proxying
+  Chat app:     http://localhost:$PORT/
+                open it in two or three windows; pick SSE, WebSocket or
+                long-poll in each (or ?transport=sse|ws|poll), send a message
+  Status page:  http://127.0.0.1:$ADMIN_PORT/
+                held connections, channels, publishes/s, deliveries/s, live
 
-Publish to channel "news"; both clients above get it:
+From a terminal, the same room:
 
-  ./bin/gripd publish ${URL_FLAG}news \$'data: hello\n'
-      # publish adds a newline, so streams get "data: hello\n\n": a complete SSE event
-  curl -d '{"items":[{"channel":"news","formats":{"http-stream":{"content":"data: hi\n\n"},"http-response":{"body":"{\"messages\":[\"hi\"]}\n"}}}]}' \\
-      http://localhost:$CONTROL_PORT/publish/
-      # Pushpin's publish JSON: an SSE event for streams, a JSON body for long-polls
-  ./bin/gripd publish ${URL_FLAG}--close news
-      # ends the streams
+  curl -N 'http://localhost:$PORT/events?room=lobby'          # SSE, held open
+  curl 'http://localhost:$PORT/poll?room=lobby'               # a long-poll
+  curl -d '{"from":"curl","text":"hi"}' 'http://localhost:$PORT/send?room=lobby&via=sse'
+      # the backend publishes it to gripd's control API (127.0.0.1:$CONTROL_PORT),
+      # in all three formats at once: see examples/chat/publish.go
 
+gripd: clients on :$PORT, control API on 127.0.0.1:$CONTROL_PORT, admin on 127.0.0.1:$ADMIN_PORT.
 Ctrl-C stops gripd and the backend.
 
 EOF
@@ -130,12 +136,13 @@ EOF
   exit 1
 fi
 
-# ---- DEMO_SELFTEST=1: be the clients and the publisher, bounded to ~10 s.
-CHANNEL=selftest-$$
+# ---- DEMO_SELFTEST=1: be the clients, bounded to ~15 s.
+ROOM=selftest-$$
 fail() {
   show_logs
-  echo "--- stream client got:"; cat "$WORK/stream.out" 2>/dev/null || true
-  echo "--- long-poll client got:"; cat "$WORK/poll.out" 2>/dev/null || true
+  for f in sse poll ws status; do
+    echo "--- $f client got:"; cat -v "$WORK/$f.out" 2>/dev/null || true; echo
+  done
   die "selftest FAILED: $*"
 }
 # wait_for FILE TEXT TENTHS: wait until FILE contains TEXT.
@@ -146,54 +153,52 @@ wait_for() {
   done
   return 1
 }
-publish_json() {
-  curl -sf -m 5 -o /dev/null -d "$1" "http://127.0.0.1:$CONTROL_PORT/publish/"
+# held KIND N: wait until the admin listener counts N held KIND connections
+# in the room (the only outside sign that gripd has subscribed a long-poll).
+held() {
+  for _ in $(seq 1 50); do
+    curl -s -m 1 "http://127.0.0.1:$ADMIN_PORT/channels/room:$ROOM" | grep -qF "\"$1\":$2" && return 0
+    sleep 0.1
+  done
+  return 1
 }
 
-echo "demo: selftest on channel $CHANNEL"
-curl -sN -m 10 "http://127.0.0.1:$PORT/feed?channel=$CHANNEL" >"$WORK/stream.out" &
-STREAM_PID=$!
-PIDS+=("$STREAM_PID")
-curl -s -m 10 "http://127.0.0.1:$PORT/poll?channel=$CHANNEL" >"$WORK/poll.out" &
+echo "demo: selftest in room $ROOM"
+curl -sN -m 15 "http://127.0.0.1:$PORT/events?room=$ROOM" >"$WORK/sse.out" &
+PIDS+=($!)
+curl -s -m 15 "http://127.0.0.1:$PORT/poll?room=$ROOM" >"$WORK/poll.out" &
 POLL_PID=$!
 PIDS+=("$POLL_PID")
+# A WebSocket by hand: curl sends the upgrade and dumps the frames it gets.
+curl -sN -m 15 --http1.1 -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
+  -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "http://127.0.0.1:$PORT/ws?room=$ROOM" >"$WORK/ws.out" &
+PIDS+=($!)
 
-# The stream is subscribed once its first bytes arrive. The long-poll shows
-# nothing until it is answered, so wait for the backend to have seen it,
-# and give gripd a moment to subscribe.
-wait_for "$WORK/stream.out" ": connected" 30 || fail "the stream did not start"
-wait_for "$BACKEND_LOG" "long-poll on channel \"$CHANNEL\"" 30 || fail "the long-poll did not reach the backend"
-sleep 0.3
+wait_for "$WORK/sse.out" ": connected to $ROOM" 50 || fail "the SSE stream did not start"
+wait_for "$WORK/ws.out" "connected to $ROOM" 50 || fail "the WebSocket did not get the backend's welcome"
+held response 1 || fail "the long-poll was not held by gripd"
 
-# 1. With curl, Pushpin's JSON: an SSE event for streams, a JSON body for
-#    long-polls. Published again (long-poll format only) if the long-poll
-#    was not yet subscribed.
-publish_json '{"items":[{"channel":"'"$CHANNEL"'","formats":{"http-stream":{"content":"data: hello from curl\n\n"},"http-response":{"body":"{\"messages\":[\"hello from curl\"]}\n"}}}]}' ||
-  fail "publishing with curl failed"
-for _ in 1 2 3; do
-  wait_for "$WORK/poll.out" "messages" 10 && break
-  publish_json '{"items":[{"channel":"'"$CHANNEL"'","formats":{"http-response":{"body":"{\"messages\":[\"hello from curl\"]}\n"}}}]}' ||
-    fail "publishing with curl failed"
-done
+# The status stream counts the three: one of each kind.
+curl -sN -m 3 "http://127.0.0.1:$ADMIN_PORT/status/events" >"$WORK/status.out" || true
+grep -qF 'event: info' "$WORK/status.out" || fail "the status stream sent no info event"
+grep -qF '"held":{"response":1,"stream":1,"ws":1}' "$WORK/status.out" ||
+  fail "the status stream did not count one held connection of each kind"
+
+MSG="hello from the selftest $$"
+curl -sf -m 5 -o /dev/null -d "{\"from\":\"selftest\",\"text\":\"$MSG\"}" \
+  "http://127.0.0.1:$PORT/send?room=$ROOM&via=sse" || fail "POST /send failed"
 wait "$POLL_PID" || fail "the long-poll client failed"
+wait_for "$WORK/sse.out" "$MSG" 50 || fail "the SSE stream did not get the message"
+wait_for "$WORK/ws.out" "$MSG" 50 || fail "the WebSocket did not get the message"
+grep -qF "$MSG" "$WORK/poll.out" || fail "the long-poll did not get the message"
+grep -qF '"messages":[{"from":"selftest"' "$WORK/poll.out" || fail "unexpected long-poll answer"
+grep -qF "data: {\"from\":\"selftest\",\"text\":\"$MSG\",\"via\":\"sse\"" "$WORK/sse.out" || fail "unexpected SSE event"
 
-# 2. With gripd publish: it adds a newline, so this is "data: ...\n\n".
-bin/gripd publish --url "http://127.0.0.1:$CONTROL_PORT" "$CHANNEL" $'data: hello from gripd publish\n' >/dev/null ||
-  fail "gripd publish failed"
-wait_for "$WORK/stream.out" "data: hello from gripd publish" 30 || fail "the stream did not get the second message"
-
-# 3. Close the stream, so its client ends.
-bin/gripd publish --url "http://127.0.0.1:$CONTROL_PORT" --close "$CHANNEL" >/dev/null || fail "gripd publish --close failed"
-wait "$STREAM_PID" || fail "the stream client did not end cleanly after --close"
-
-echo "--- stream client (curl -N .../feed?channel=$CHANNEL) got:"
-cat "$WORK/stream.out"
-echo "--- long-poll client (curl .../poll?channel=$CHANNEL) got:"
+echo "--- SSE client (curl -N .../events?room=$ROOM) got:"
+cat "$WORK/sse.out"
+echo "--- long-poll client (curl .../poll?room=$ROOM) got:"
 cat "$WORK/poll.out"
-echo "--- plain request (curl .../hello) got:"
-curl -sf -m 5 "http://127.0.0.1:$PORT/hello" || fail "plain request failed"
-
-expected_stream=$': connected\n\ndata: hello from curl\n\ndata: hello from gripd publish\n\n'
-[ "$(cat "$WORK/stream.out"; echo x)" = "${expected_stream}x" ] || fail "unexpected stream content"
-[ "$(cat "$WORK/poll.out")" = '{"messages":["hello from curl"]}' ] || fail "unexpected long-poll content"
+echo "--- WebSocket client (curl, raw frames) got:"
+cat -v "$WORK/ws.out"
+echo
 echo "demo: selftest passed"

@@ -8,6 +8,12 @@
 // package-lock.json; run `npm ci` in this directory before `go test`.
 // Set GRIPD_SKIP_NODE=1 to skip the tests that need Node.
 //
+// The browser tests (browser_test.go, js/browser.js) run the demo app and
+// the status page in headless Chromium: Debian's chromium package at
+// /usr/bin/chromium (or GRIPD_CHROMIUM), driven by playwright-core, which
+// downloads no browser. Without Chromium they fail unless
+// GRIPD_SKIP_BROWSER=1; GRIPD_SCREENSHOTS=DIR keeps their screenshots.
+//
 // TestMain builds ../cmd/gripd once; GRIPD_BIN=/path/to/gripd tests a
 // prebuilt binary instead. gripd runs with --log-level debug (or
 // GRIPD_LOG_LEVEL); its output is shown when a test fails.

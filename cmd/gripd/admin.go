@@ -22,12 +22,15 @@ type natsLink interface {
 
 // admin is the admin listener's handler: GET /healthz (the process
 // answers), GET /readyz (it should get traffic), GET /metrics
-// (Prometheus, see metrics.go) and GET /channels (who listens where, see
-// channels.go). It only reads state the rest of gripd keeps.
+// (Prometheus, see metrics.go), GET /channels (who listens where, see
+// channels.go) and GET / (the live status page, see statuspage.go, fed by
+// GET /status/events, see statusevents.go). It only reads state the rest
+// of gripd keeps.
 type admin struct {
 	hub      *handoff.Hub
 	nats     natsLink    // nil when NATS is not configured
 	draining atomic.Bool // set by Drain when shutdown begins
+	status   *statusFeed // the status page's sampler; stopped by Close
 	mux      *http.ServeMux
 }
 
@@ -35,6 +38,11 @@ type admin struct {
 // when the instance runs without NATS.
 func newAdmin(hub *handoff.Hub, met *metrics, nats natsLink) *admin {
 	a := &admin{hub: hub, nats: nats, mux: http.NewServeMux()}
+	a.status = newStatusFeed(statusSources{
+		hub:           hub,
+		publishes:     func() int64 { return met.api.PublishStats().OK },
+		backendErrors: met.proxy.BackendErrors,
+	})
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, probeReply{Status: "ok"})
 	})
@@ -43,6 +51,10 @@ func newAdmin(hub *handoff.Hub, met *metrics, nats natsLink) *admin {
 	a.mux.HandleFunc("GET /channels", a.serveChannels)
 	// {name...} takes the rest of the path, so a name may hold "/".
 	a.mux.HandleFunc("GET /channels/{name...}", a.serveChannel)
+	a.mux.HandleFunc("GET /{$}", serveStatusAsset("index.html", "text/html; charset=utf-8"))
+	a.mux.HandleFunc("GET /status/status.js", serveStatusAsset("status.js", "text/javascript; charset=utf-8"))
+	a.mux.HandleFunc("GET /status/status.css", serveStatusAsset("status.css", "text/css; charset=utf-8"))
+	a.mux.HandleFunc("GET /status/events", a.serveStatusEvents)
 	// Go's profiler, for the 3 a.m. question "where do the memory and CPU
 	// go?" (go tool pprof http://127.0.0.1:5563/debug/pprof/heap). It costs
 	// nothing until asked; the admin listener is private (loopback by
@@ -54,6 +66,9 @@ func newAdmin(hub *handoff.Hub, met *metrics, nats natsLink) *admin {
 	a.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return a
 }
+
+// Close stops the status page's sampler and ends its viewers' streams.
+func (a *admin) Close() { a.status.Close() }
 
 func (a *admin) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 

@@ -165,12 +165,7 @@ func (a *admin) serveChannels(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, errorReply{Reason: err.Error()})
 		return
 	}
-	slices.SortFunc(counts, func(x, y handoff.ChannelCount) int {
-		if d := y.Total() - x.Total(); d != 0 {
-			return d
-		}
-		return strings.Compare(x.Name, y.Name)
-	})
+	sortBusiestFirst(counts)
 	reply := channelsReply{
 		Scope: scope, Instances: instances, TotalChannels: len(counts),
 		Offset: q.offset, Limit: q.limit, Channels: []channelJSON{},
@@ -185,6 +180,17 @@ func (a *admin) serveChannels(w http.ResponseWriter, r *http.Request) {
 		reply.Channels = append(reply.Channels, toChannelJSON(c))
 	}
 	writeJSON(w, http.StatusOK, reply)
+}
+
+// sortBusiestFirst orders channels by total subscribers, most first, then
+// by name, so the order is stable while nothing changes.
+func sortBusiestFirst(counts []handoff.ChannelCount) {
+	slices.SortFunc(counts, func(x, y handoff.ChannelCount) int {
+		if d := y.Total() - x.Total(); d != 0 {
+			return d
+		}
+		return strings.Compare(x.Name, y.Name)
+	})
 }
 
 // serveChannel answers GET /channels/{name}. The name arrives unescaped

@@ -271,6 +271,9 @@ func (d *daemon) closeAll() {
 			ln.Close()
 		}
 	}
+	if d.adm != nil {
+		d.adm.Close() // the status page's sampler
+	}
 	if d.px != nil {
 		d.px.CloseIdleConnections()
 	}

@@ -19,7 +19,8 @@ import (
 // reports config reloads.
 type metrics struct {
 	reg   *prometheus.Registry
-	proxy *proxyMetrics // the proxy.Observer to give proxy.Config
+	proxy *proxyMetrics       // the proxy.Observer to give proxy.Config
+	api   *publish.ControlAPI // whose publishes the status page counts too
 
 	reloadOK, reloadFailed prometheus.Counter
 }
@@ -35,6 +36,7 @@ func newMetrics(hub *handoff.Hub, api *publish.ControlAPI, nats natsLink) *metri
 	m := &metrics{
 		reg:          reg,
 		proxy:        newProxyMetrics(),
+		api:          api,
 		reloadOK:     reloads.WithLabelValues("ok"),
 		reloadFailed: reloads.WithLabelValues("failed"),
 	}

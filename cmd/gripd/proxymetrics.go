@@ -3,6 +3,7 @@ package main
 import (
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,11 @@ type proxyMetrics struct {
 	wsOverHTTP *prometheus.CounterVec
 
 	routes sync.Map // route ID → *routeSeries
+
+	// backendErrors counts backend requests that failed or answered 5xx,
+	// all routes together, for the status page (which would otherwise
+	// have to gather and sum every route's series each second).
+	backendErrors atomic.Int64
 }
 
 var _ proxy.Observer = (*proxyMetrics)(nil)
@@ -126,7 +132,13 @@ func (p *proxyMetrics) BackendRequest(route string, code int, failure string, d 
 	r.duration.Observe(d.Seconds())
 	if code > 0 {
 		r.code(code).Inc()
+		if code >= 500 {
+			p.backendErrors.Add(1)
+		}
 		return
+	}
+	if failure != proxy.FailureCanceled { // the client left first: not the backend's fault
+		p.backendErrors.Add(1)
 	}
 	c, ok := r.failures[failure]
 	if !ok {
@@ -134,6 +146,10 @@ func (p *proxyMetrics) BackendRequest(route string, code int, failure string, d 
 	}
 	c.Inc()
 }
+
+// BackendErrors reports how many backend requests failed (timeout,
+// unreachable, error) or answered 5xx since start.
+func (p *proxyMetrics) BackendErrors() int64 { return p.backendErrors.Load() }
 
 func (p *proxyMetrics) WebSocketOverHTTP(route, result string) {
 	r := p.route(route)
