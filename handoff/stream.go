@@ -28,17 +28,51 @@ const (
 	EndWrite    StreamEnd = "write"    // writing to the client failed
 )
 
+// EndLink is not an end: HoldStreamWith returns it when the stream's next
+// link is due. The owner fetches it and holds again.
+const EndLink StreamEnd = "link"
+
+// StreamConfig tunes HoldStreamWith.
+type StreamConfig struct {
+	// KeepAlive, when set, is written whenever the stream has been idle
+	// (or, in interval mode, every) KeepAlive.Timeout.
+	KeepAlive *grip.KeepAlive
+	// LinkTimeout, when set, ends the hold with EndLink after that long
+	// unless every channel of the subscriber had an item meanwhile
+	// (Pushpin's next-link polling).
+	LinkTimeout time.Duration
+}
+
 // HoldStream writes the items sub receives to w until a publish closes
 // the stream, the client goes away (ctx), the hub ends the subscription,
 // or a write fails. Keep-alive data, when ka is set, goes out whenever the
 // stream has been idle (or, in interval mode, every) ka.Timeout.
 func HoldStream(ctx context.Context, sub *Subscriber, w StreamWriter, ka *grip.KeepAlive) (StreamEnd, error) {
+	return HoldStreamWith(ctx, sub, w, StreamConfig{KeepAlive: ka})
+}
+
+// HoldStreamWith is HoldStream for a stream that may have a next link:
+// besides the ends of HoldStream it returns EndLink when the link is due
+// (LinkTimeout, and for a recoverable subscriber a hint, an item out of
+// its prev-id chain, or Hub.Recover). After an item out of step the
+// queue has been discarded.
+func HoldStreamWith(ctx context.Context, sub *Subscriber, w StreamWriter, cfg StreamConfig) (StreamEnd, error) {
+	ka := cfg.KeepAlive
 	var kaC <-chan time.Time
 	var kaTimer *time.Timer
 	if ka != nil {
 		kaTimer = time.NewTimer(ka.Timeout)
 		defer kaTimer.Stop()
 		kaC = kaTimer.C
+	}
+	var linkC <-chan time.Time
+	var linkTimer *time.Timer
+	var active map[string]bool // channels with an item since the link timer was last set
+	if cfg.LinkTimeout > 0 {
+		linkTimer = time.NewTimer(cfg.LinkTimeout)
+		defer linkTimer.Stop()
+		linkC = linkTimer.C
+		active = map[string]bool{}
 	}
 	for {
 		select {
@@ -54,36 +88,58 @@ func HoldStream(ctx context.Context, sub *Subscriber, w StreamWriter, ka *grip.K
 				return EndWrite, err
 			}
 			kaTimer.Reset(ka.Timeout)
+		case <-linkC:
+			return EndLink, nil
+		case <-sub.Recovering():
+			return EndLink, nil
 		case it := <-sub.C():
-			closed, err := writeQueued(w, it, sub)
+			end, wrote, err := writeQueued(w, it, sub, active)
 			if err != nil {
 				return EndWrite, err
 			}
-			if closed {
-				return EndClosed, nil
+			if end != "" {
+				return end, nil
 			}
-			if ka != nil && ka.Mode == grip.KeepAliveIdle {
+			if wrote && ka != nil && ka.Mode == grip.KeepAliveIdle {
 				kaTimer.Reset(ka.Timeout)
+			}
+			if active != nil && len(active) >= len(sub.Channels()) {
+				// Every channel is live: no need to poll the link this window.
+				clear(active)
+				linkTimer.Reset(cfg.LinkTimeout)
 			}
 		}
 	}
 }
 
 // writeQueued writes it and whatever else is already queued, then flushes
-// once: under load this turns many small writes into one.
-func writeQueued(w StreamWriter, it *grip.Item, sub *Subscriber) (closed bool, err error) {
+// once: under load this turns many small writes into one. end is
+// EndClosed after a close, EndLink when an item calls for the next link
+// (the rest of the queue is then discarded), else "". active, when not
+// nil, collects the channels written to.
+func writeQueued(w StreamWriter, it *grip.Item, sub *Subscriber, active map[string]bool) (end StreamEnd, wrote bool, err error) {
 	for {
-		f := it.HTTPStream
-		if f.Action == grip.ActionClose {
-			return true, flush(w)
-		}
-		if _, err := w.Write(f.Content); err != nil {
-			return false, fmt.Errorf("writing to stream: %w", err)
+		v, content := sub.Take(it)
+		switch {
+		case v == Recover:
+			sub.Discard()
+			return EndLink, wrote, flush(w)
+		case v == Skip:
+		case it.HTTPStream.Action == grip.ActionClose:
+			return EndClosed, wrote, flush(w)
+		default:
+			if _, err := w.Write(content); err != nil {
+				return "", wrote, fmt.Errorf("writing to stream: %w", err)
+			}
+			wrote = true
+			if active != nil {
+				active[it.Channel] = true
+			}
 		}
 		select {
 		case it = <-sub.C():
 		default:
-			return false, flush(w)
+			return "", wrote, flush(w)
 		}
 	}
 }

@@ -46,9 +46,19 @@ type Subscriber struct {
 	kind  Kind
 	queue chan *grip.Item
 
-	mu         sync.Mutex // guards channels
+	mu         sync.Mutex // guards channels and the delivery rules
 	channels   []string
 	registered atomic.Bool // between Subscribe and Unsubscribe
+
+	// Delivery rules (take.go), guarded by mu.
+	rules       map[string]*channelRule // by channel; nil when none has a prev-id or filters
+	prevIDs     map[string]string       // channel -> prev-id, for the channels that have one
+	meta        map[string]string       // subscription meta, read by filters
+	stale       int                     // queued items a recovery made stale (see MarkStale)
+	checkJoin   bool                    // compare prev-ids with last ids while subscribing
+	outOfStep   bool                    // a prev-id differed from its channel's last id at subscribe
+	recoverable bool                    // the owner can recover the connection (see Take)
+	recoverC    chan struct{}           // Hub.Recover's signal; nil unless recoverable
 
 	// notify, when set (SetNotify), is called after every item queued and
 	// when the subscription ends, so a parked stream needs no goroutine
@@ -116,13 +126,15 @@ func (s *Subscriber) wake() {
 	}
 }
 
-// wants reports whether the subscriber takes a format of the item.
+// wants reports whether the subscriber takes a format of the item. A
+// hint is taken by recoverable subscribers only; to others it means
+// nothing.
 func (s *Subscriber) wants(it *grip.Item) bool {
 	switch s.kind {
 	case KindResponse:
-		return it.HTTPResponse != nil && it.HTTPResponse.Action != grip.ActionHint
+		return it.HTTPResponse != nil && (it.HTTPResponse.Action != grip.ActionHint || s.recoverable)
 	case KindStream:
-		return it.HTTPStream != nil && it.HTTPStream.Action != grip.ActionHint
+		return it.HTTPStream != nil && (it.HTTPStream.Action != grip.ActionHint || s.recoverable)
 	case KindWebSocket:
 		return it.WSMessage != nil
 	}
