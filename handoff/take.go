@@ -243,9 +243,7 @@ func (s *Subscriber) Take(it *grip.Item) (Verdict, []byte) {
 		if err != nil || !send {
 			return Skip, nil
 		}
-		if action == grip.ActionSend {
-			content = out
-		}
+		content = out
 	}
 	if action == grip.ActionHint {
 		return s.recoverOrSkip(), nil
