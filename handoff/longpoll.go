@@ -20,6 +20,9 @@ type ResponseOutcome struct {
 	// hint was published, an item broke the connection's prev-id chain, or
 	// Hub.Recover asked for it.
 	Recover bool
+	// Hint is set with Recover when a hint caused it: the backend asked for
+	// the re-request itself, so it need not be paced.
+	Hint bool
 }
 
 // HoldResponse waits for the first http-response published to sub's
@@ -36,7 +39,7 @@ func HoldResponse(ctx context.Context, sub *Subscriber, timeout time.Duration) (
 			case Send:
 				return ResponseOutcome{Response: it.HTTPResponse, Body: body}, nil
 			case Recover:
-				return ResponseOutcome{Recover: true}, nil
+				return ResponseOutcome{Recover: true, Hint: it.HTTPResponse.Action == grip.ActionHint}, nil
 			}
 		case <-sub.Recovering():
 			return ResponseOutcome{Recover: true}, nil

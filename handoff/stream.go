@@ -28,9 +28,14 @@ const (
 	EndWrite    StreamEnd = "write"    // writing to the client failed
 )
 
-// EndLink is not an end: HoldStreamWith returns it when the stream's next
-// link is due. The owner fetches it and holds again.
-const EndLink StreamEnd = "link"
+// EndLink and EndHint are not ends: HoldStreamWith returns them when the
+// stream's next link is due, EndHint when a published hint asked for it
+// (the backend wants it now: no pacing). The owner fetches the link and
+// holds again.
+const (
+	EndLink StreamEnd = "link"
+	EndHint StreamEnd = "hint"
+)
 
 // StreamConfig tunes HoldStreamWith.
 type StreamConfig struct {
@@ -53,9 +58,9 @@ func HoldStream(ctx context.Context, sub *Subscriber, w StreamWriter, ka *grip.K
 
 // HoldStreamWith is HoldStream for a stream that may have a next link:
 // besides the ends of HoldStream it returns EndLink when the link is due
-// (LinkTimeout, and for a recoverable subscriber a hint, an item out of
-// its prev-id chain, or Hub.Recover). After an item out of step the
-// queue has been discarded.
+// (LinkTimeout, and for a recoverable subscriber an item out of its
+// prev-id chain or Hub.Recover) and EndHint for a hint. After an item out
+// of step or a hint, the rest of the queue has been discarded.
 func HoldStreamWith(ctx context.Context, sub *Subscriber, w StreamWriter, cfg StreamConfig) (StreamEnd, error) {
 	ka := cfg.KeepAlive
 	var kaC <-chan time.Time
@@ -103,7 +108,7 @@ func HoldStreamWith(ctx context.Context, sub *Subscriber, w StreamWriter, cfg St
 			if wrote && ka != nil && ka.Mode == grip.KeepAliveIdle {
 				kaTimer.Reset(ka.Timeout)
 			}
-			if active != nil && len(active) >= len(sub.Channels()) {
+			if active != nil && len(active) >= sub.channelCount() {
 				// Every channel is live: no need to poll the link this window.
 				clear(active)
 				linkTimer.Reset(cfg.LinkTimeout)
@@ -123,6 +128,9 @@ func writeQueued(w StreamWriter, it *grip.Item, sub *Subscriber, active map[stri
 		switch {
 		case v == Recover:
 			sub.Discard()
+			if it.HTTPStream.Action == grip.ActionHint {
+				return EndHint, wrote, flush(w)
+			}
 			return EndLink, wrote, flush(w)
 		case v == Skip:
 		case it.HTTPStream.Action == grip.ActionClose:

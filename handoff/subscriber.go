@@ -80,6 +80,12 @@ func (s *Subscriber) Channels() []string {
 	return slices.Clone(s.channels)
 }
 
+func (s *Subscriber) channelCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.channels)
+}
+
 // C delivers the items published to the subscriber's channels, in the
 // order they were published on each channel. Each item carries the
 // subscriber's format (the hub does not queue items that lack it).
