@@ -147,19 +147,26 @@ func channelNames(chans []grip.Channel) []string {
 	return names
 }
 
-// holdResponse parks a long-poll until a publish or its timeout.
+// holdResponse parks a long-poll until a publish or its timeout, or ends
+// it for a re-request (rerequest.go).
 func (s *Server) holdResponse(st *requestState, r *http.Request, inst *grip.Instruction) {
 	hub := s.cfg.Hub
-	sub := hub.Subscribe(handoff.KindResponse, channelNames(inst.Channels))
+	sub := hub.SubscribeHold(handoff.KindResponse, handoff.HoldSpec{Channels: inst.Channels, Meta: inst.Meta, Recoverable: true})
 	defer hub.Unsubscribe(sub)
 	s.cfg.Observer.HoldStarted(st.route.ID, handoff.KindResponse)
 	defer s.cfg.Observer.HoldEnded(st.route.ID, handoff.KindResponse)
-	pub, err := handoff.HoldResponse(r.Context(), sub, inst.Timeout)
-	switch {
+	if sub.OutOfStep() && s.rerequest(st, sub.LastIDs(), true) {
+		return
+	}
+	out, err := handoff.HoldResponse(r.Context(), sub, inst.Timeout)
+	if out.Recover && (out.Hint || s.pace(r.Context()) == nil) && s.rerequest(st, sub.LastIDs(), false) {
+		return
+	}
+	switch pub := out.Response; {
 	case errors.Is(err, handoff.ErrSlow):
 		st.end = "slow"
 		writeText(st.w, http.StatusServiceUnavailable, "Subscriber queue overflow.\n")
-	case err != nil:
+	case err != nil || r.Context().Err() != nil:
 		st.end = "client gone"
 		st.w.status = statusClientClosed
 	case pub == nil:
@@ -179,8 +186,20 @@ func (s *Server) holdResponse(st *requestState, r *http.Request, inst *grip.Inst
 		if code == 0 {
 			code = http.StatusOK
 		}
-		writeResponse(st, code, header, pub.Body)
+		writeResponse(st, code, header, out.Body)
 	}
+}
+
+// rerequest ends a long-poll hold so that ServeHTTP sends the request to
+// the backend again with these Grip-Last ids; false when the budget of
+// re-requests is spent (the hold then goes on as if nothing happened).
+func (s *Server) rerequest(st *requestState, gripLast map[string]string, outOfStep bool) bool {
+	if !st.recovery.request(gripLast, outOfStep) {
+		return false
+	}
+	st.end = "re-request"
+	st.log.Debug().Str("route", st.route.ID).Str("grip_last", gripLastLog(gripLast)).Bool("out_of_step", outOfStep).Msg("re-requesting a long-poll")
+	return true
 }
 
 // writeResponse sends a complete response whose body is in memory.
