@@ -38,8 +38,8 @@ func (s *Server) modifyResponse(resp *http.Response) error {
 		return s.instructionFailed(st, resp, err)
 	}
 	st.hold, st.chans = inst.Hold, inst.Channels
-	switch inst.Hold {
-	case grip.HoldResponse:
+	switch {
+	case inst.Hold == grip.HoldResponse:
 		if body == nil {
 			b, err := readLimited(resp.Body, grip.MaxInstructBody)
 			if err != nil {
@@ -50,7 +50,7 @@ func (s *Server) modifyResponse(resp *http.Response) error {
 		resp.Body.Close()
 		s.holdResponse(st, resp.Request, inst)
 		return errHandled
-	case grip.HoldStream:
+	case inst.Hold == grip.HoldStream || inst.NextLink() != nil: // no hold with a link streams too (nextlink.go)
 		var initial io.Reader = resp.Body
 		if body != nil {
 			initial = bytes.NewReader(inst.Response.Body)
@@ -225,8 +225,14 @@ func writeResponse(st *requestState, code int, header http.Header, body []byte) 
 func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instruction, initial io.Reader) {
 	hub := s.cfg.Hub
 	// Subscribe before the client sees anything, so nothing published after
-	// the backend answered is missed.
-	sub := hub.Subscribe(handoff.KindStream, channelNames(inst.Channels))
+	// the backend answered is missed. A stream with a next link can recover
+	// (nextlink.go); one without a hold has no channels until its link says.
+	linked := inst.NextLink() != nil || inst.Hold != grip.HoldStream || channelsWithPrevID(inst.Channels)
+	spec := handoff.HoldSpec{Channels: inst.Channels, Meta: inst.Meta, Recoverable: inst.NextLink() != nil}
+	if inst.Hold != grip.HoldStream {
+		spec.Channels = nil
+	}
+	sub := hub.SubscribeHold(handoff.KindStream, spec)
 	s.cfg.Observer.HoldStarted(st.route.ID, handoff.KindStream)
 	parked := false
 	defer func() {
@@ -249,6 +255,13 @@ func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instru
 	setRequestID(h, st.requestID)
 	st.w.WriteHeader(code)
 	sw := &streamWriter{w: st.w, rc: http.NewResponseController(st.w), timeout: s.cfg.WriteTimeout}
+	initial, err := filterBody(inst, initial)
+	if err != nil {
+		// Pushpin too ends the stream, cleanly, after the headers.
+		st.end = "filter error"
+		st.log.Warn().Str("route", st.route.ID).Err(err).Msg("stream hold: filtering the initial body failed")
+		return
+	}
 	if err := copyInitial(sw, initial); err != nil {
 		st.end = "initial body: " + err.Error()
 		abort(sw.rc) // the client must not take a cut body for a whole one
@@ -258,10 +271,18 @@ func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instru
 		st.end = "client gone"
 		return
 	}
-	if parked = s.park(st, r, sw, sub, inst.KeepAlive); parked {
-		return
+	var end handoff.StreamEnd
+	if linked {
+		end, err = s.followLinks(st, r, sw, sub, inst)
+		if err != nil && end != handoff.EndSlow && end != handoff.EndWrite {
+			st.log.Warn().Str("route", st.route.ID).Err(err).Msg("stream ended: " + string(end))
+		}
+	} else {
+		if parked = s.park(st, r, sw, sub, inst.KeepAlive); parked {
+			return
+		}
+		end, err = handoff.HoldStream(r.Context(), sub, sw, inst.KeepAlive)
 	}
-	end, err := handoff.HoldStream(r.Context(), sub, sw, inst.KeepAlive)
 	st.end = string(end)
 	switch end {
 	case handoff.EndSlow, handoff.EndWrite:

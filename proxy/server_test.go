@@ -34,6 +34,7 @@ type fixtureOpts struct {
 	queueSize      int
 	log            io.Writer // when set, the server logs here at debug level
 	observer       Observer
+	linkRetryDelay time.Duration
 }
 
 func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
@@ -58,7 +59,7 @@ func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
 	srv, err := NewServer(Config{
 		Table: table, Hub: hub, SigIss: "test-iss", SigKey: []byte(testKey),
 		BackendTimeout: opts.backendTimeout, WriteTimeout: opts.writeTimeout,
-		DialTimeout: time.Second, Log: log, Observer: opts.observer,
+		DialTimeout: time.Second, Log: log, Observer: opts.observer, LinkRetryDelay: opts.linkRetryDelay,
 	})
 	if err != nil {
 		t.Fatal(err)
