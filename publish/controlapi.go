@@ -41,10 +41,10 @@ type ControlConfig struct {
 // the next publish. POST /recover (recover.go) answers after the broker
 // took it, too, and needs the same auth.
 type ControlAPI struct {
-	cfg       ControlConfig
-	broker    Broker
-	log       zerolog.Logger
-	auth      atomic.Pointer[authCheck] // see SetAuth
+	cfg    ControlConfig
+	broker Broker
+	log    zerolog.Logger
+	auth   atomic.Pointer[authCheck] // see SetAuth
 
 	ok, badRequest, unauthorized, failed atomic.Int64 // see PublishStats
 }
