@@ -90,20 +90,33 @@ func (s *Server) followLinks(st *requestState, r *http.Request, sw *streamWriter
 	}
 	// A response without a hold but with a link is followed at once; a
 	// stream that is out of step as it begins recovers at once.
-	paced := sub.OutOfStep()
-	due := paced || inst.Hold == grip.HoldNone
+	reason := handoff.StreamEnd("")
+	if sub.OutOfStep() {
+		reason = handoff.EndOutOfStep
+	}
+	due := reason != "" || inst.Hold == grip.HoldNone
 	for {
 		if !due {
 			end, err := handoff.HoldStreamWith(ls.ctx, sub, sw, handoff.StreamConfig{KeepAlive: ls.ka, LinkTimeout: ls.poll})
-			if end != handoff.EndLink && end != handoff.EndHint {
+			if end != handoff.EndLink && end != handoff.EndHint && end != handoff.EndOutOfStep {
 				return end, err
 			}
-			if ls.link == nil {
-				continue // nothing to fetch
-			}
-			paced = end == handoff.EndLink
+			reason = end
 		}
-		if paced {
+		if reason == handoff.EndOutOfStep {
+			if end, caught, err := ls.catchUp(); caught {
+				if end != "" {
+					return end, err
+				}
+				due, reason = false, ""
+				continue // history brought it in step: no fetch
+			}
+		}
+		if ls.link == nil {
+			due, reason = false, ""
+			continue // nothing to fetch
+		}
+		if reason == handoff.EndLink || reason == handoff.EndOutOfStep {
 			if err := s.pace(ls.ctx); err != nil {
 				return handoff.EndClient, nil
 			}
@@ -130,13 +143,44 @@ func (s *Server) followLinks(st *requestState, r *http.Request, sw *streamWriter
 			if ls.link == nil && channelsWithPrevID(inst.Channels) {
 				return endNoLink, errors.New("a channel has a prev-id but there is no next link")
 			}
-			due, paced = false, false
+			due = false
 		case ls.link == nil:
 			return handoff.EndClosed, nil // no hold, no link: the stream is complete
 		default:
-			due, paced = true, false // no hold but a link: go on at once
+			due = true // no hold but a link: go on at once
+		}
+		reason = ""
+	}
+}
+
+// catchUp writes what the stream missed from history (history.go).
+// caught is false when history cannot tell: the link is fetched instead.
+// end is set when the stream ended meanwhile (a published close, a
+// failed write).
+func (ls *linkedStream) catchUp() (end handoff.StreamEnd, caught bool, err error) {
+	wrote := false
+	caught = ls.srv.catchUp(ls.ctx, ls.st, ls.sub, func(it *grip.Item, content []byte) bool {
+		f := it.HTTPStream
+		switch {
+		case f == nil:
+			return true
+		case f.Action == grip.ActionClose:
+			end = handoff.EndClosed
+			return false
+		}
+		if _, err = ls.sw.Write(content); err != nil {
+			end = handoff.EndWrite
+			return false
+		}
+		wrote = true
+		return true
+	})
+	if wrote && end == "" {
+		if err = ls.sw.Flush(); err != nil {
+			end = handoff.EndWrite
 		}
 	}
+	return end, caught, err
 }
 
 // clientURL is the URL the client asked for, which relative links

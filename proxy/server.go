@@ -49,6 +49,9 @@ type Config struct {
 	// again; it doubles with each retry (5 at most). Default 1s, as in
 	// Pushpin.
 	LinkRetryDelay time.Duration
+	// History, when set, catches up connections that missed items before
+	// their backend is asked (history.go). Default none.
+	History History
 }
 
 // Server forwards client requests to backends and acts on GRIP

@@ -35,6 +35,7 @@ type fixtureOpts struct {
 	log            io.Writer // when set, the server logs here at debug level
 	observer       Observer
 	linkRetryDelay time.Duration
+	history        History
 }
 
 func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
@@ -60,6 +61,7 @@ func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
 		Table: table, Hub: hub, SigIss: "test-iss", SigKey: []byte(testKey),
 		BackendTimeout: opts.backendTimeout, WriteTimeout: opts.writeTimeout,
 		DialTimeout: time.Second, Log: log, Observer: opts.observer, LinkRetryDelay: opts.linkRetryDelay,
+		History: opts.history,
 	})
 	if err != nil {
 		t.Fatal(err)
