@@ -287,7 +287,7 @@ func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instru
 	if linked {
 		end, err = s.followLinks(st, r, sw, sub, inst)
 		if err != nil && end != handoff.EndSlow && end != handoff.EndWrite {
-			st.log.Warn().Str("route", st.route.ID).Err(err).Msg("stream ended: " + string(end))
+			st.log.Warn().Str("route", st.route.ID).Str("end", string(end)).Err(err).Msg("linked stream ended")
 		}
 	} else {
 		if parked = s.park(st, r, sw, sub, inst.KeepAlive); parked {
