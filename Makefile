@@ -27,6 +27,9 @@ fuzz:
 	$(GO) test ./grip -run '^$$' -fuzz '^FuzzParsePublish$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./grip -run '^$$' -fuzz '^FuzzParseWSEvents$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./grip -run '^$$' -fuzz '^FuzzParseWSControl$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./grip -run '^$$' -fuzz '^FuzzParseLinks$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./grip -run '^$$' -fuzz '^FuzzParseSetMeta$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./grip -run '^$$' -fuzz '^FuzzFilterMessage$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./proxy -run '^$$' -fuzz '^FuzzParseRouteLine$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./publish -run '^$$' -fuzz '^FuzzChannelToken$$' -fuzztime $(FUZZTIME)
 

@@ -68,8 +68,7 @@ type KeepAlive struct {
 	Mode    KeepAliveMode
 }
 
-// Link is a Grip-Link (rel=next or rel=gone). Parsed; following links is
-// not implemented yet.
+// Link is a Grip-Link (rel=next or rel=gone); see link.go.
 type Link struct {
 	URL     string
 	Rel     string

@@ -8,9 +8,15 @@ import "net/http"
 // HTTPStream, a WebSocket the WSMessage).
 type Item struct {
 	Channel string
-	ID      string // optional; used for id/prev-id ordering
+	ID      string // optional; used for id/prev-id ordering and de-duplication
 	PrevID  string // optional
-	Meta    map[string]string
+	// NoSeq asks the hub not to order this item by its prev-id (it goes out
+	// at once, and does not become the channel's last id). A repeated id is
+	// still dropped.
+	NoSeq bool
+	// Meta is the publish meta the filters read (sender, skip_users,
+	// require_sub).
+	Meta map[string]string
 
 	HTTPResponse *HTTPResponseFormat // nil when the item has none
 	HTTPStream   *HTTPStreamFormat   // nil when the item has none

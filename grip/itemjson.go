@@ -19,6 +19,9 @@ func MarshalItem(it Item) ([]byte, error) {
 	if it.PrevID != "" {
 		out["prev-id"] = it.PrevID
 	}
+	if it.NoSeq {
+		out["no-seq"] = true
+	}
 	if len(it.Meta) > 0 {
 		out["meta"] = it.Meta
 	}

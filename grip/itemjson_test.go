@@ -17,6 +17,8 @@ func TestMarshalItemRoundTrip(t *testing.T) {
 		{Channel: "ws", WSMessage: &WSMessageFormat{Action: ActionSend, Type: "binary", Content: []byte{1, 2}}},
 		{Channel: "ws", WSMessage: &WSMessageFormat{Action: ActionClose, Code: 4003, Reason: "bye"}},
 		{Channel: "a.b *>", WSMessage: &WSMessageFormat{Action: ActionRefresh}},
+		{Channel: "h", ID: "7", NoSeq: true,
+			HTTPResponse: &HTTPResponseFormat{Action: ActionHint}, HTTPStream: &HTTPStreamFormat{Action: ActionHint}},
 	}
 	for _, want := range items {
 		data, err := MarshalItem(want)

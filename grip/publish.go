@@ -160,8 +160,8 @@ func parseItem(raw json.RawMessage) (item Item, unknown []string, err error) {
 	if item.Meta, err = parseItemMeta(obj); err != nil {
 		return Item{}, nil, err
 	}
-	// size and no-seq are checked as Pushpin checks them, so a body Pushpin
-	// refuses is refused here too, but gripd does not use them yet.
+	// size is checked as Pushpin checks it, so a body Pushpin refuses is
+	// refused here too, but gripd does not use it.
 	if v, ok := obj.value("size"); ok {
 		var size float64
 		if jsonKind(v) != '#' || json.Unmarshal(v, &size) != nil {
@@ -171,8 +171,11 @@ func parseItem(raw json.RawMessage) (item Item, unknown []string, err error) {
 			return Item{}, nil, fmt.Errorf("%s contains 'size' with invalid value", owner)
 		}
 	}
-	if v, ok := obj.value("no-seq"); ok && jsonKind(v) != 'b' {
-		return Item{}, nil, fmt.Errorf("%s contains 'no-seq' with wrong type", owner)
+	if v, ok := obj.value("no-seq"); ok {
+		if jsonKind(v) != 'b' {
+			return Item{}, nil, fmt.Errorf("%s contains 'no-seq' with wrong type", owner)
+		}
+		_ = json.Unmarshal(v, &item.NoSeq) // a JSON boolean: cannot fail
 	}
 	return item, unknown, nil
 }

@@ -317,7 +317,7 @@ func TestParsePublishAccepts(t *testing.T) {
 		{
 			"empty channel, size, no-seq and content-filters are accepted",
 			`{"items": [{"channel": "", "size": 3, "no-seq": true, "http-stream": {"content": "", "content-filters": ["f"]}}]}`,
-			[]Item{{Channel: "", HTTPStream: &HTTPStreamFormat{Action: ActionSend, Content: []byte("")}}},
+			[]Item{{Channel: "", NoSeq: true, HTTPStream: &HTTPStreamFormat{Action: ActionSend, Content: []byte("")}}},
 			nil,
 		},
 		{

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gripd/gripd/grip"
 )
@@ -15,6 +16,9 @@ type Config struct {
 	// the subscriber is disconnected as too slow. Default 100 (Pushpin's
 	// per-session queue).
 	QueueSize int
+	// Sequencing orders items by id/prev-id and drops repeated ids
+	// (sequencer.go).
+	Sequencing SequenceConfig
 }
 
 // shardCount spreads channels over independent locks so that fan-out on
@@ -48,6 +52,11 @@ type Hub struct {
 	// onChannel is told when a channel gains its first subscriber or loses
 	// its last (see OnChannelChange).
 	onChannel atomic.Pointer[func(channel string)]
+
+	seqCfg   SequenceConfig
+	seqStats struct{ duplicates, waited, timedOut, overflow atomic.Int64 }
+	// now is the clock of sequencing (tests replace it).
+	now func() time.Time
 }
 
 // OnChannelChange registers f to be called, outside the hub's locks,
@@ -72,6 +81,7 @@ type shard struct {
 	// of a channel sees the channel's items in the same order.
 	mu       sync.Mutex
 	channels map[string]map[*Subscriber]struct{}
+	seq      sequencer
 }
 
 // NewHub returns an empty hub.
@@ -79,7 +89,8 @@ func NewHub(cfg Config) *Hub {
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = 100
 	}
-	h := &Hub{seed: maphash.MakeSeed(), all: map[*Subscriber]struct{}{}}
+	h := &Hub{seed: maphash.MakeSeed(), all: map[*Subscriber]struct{}{},
+		seqCfg: cfg.Sequencing.withDefaults(), now: time.Now}
 	h.queueSize.Store(int64(cfg.QueueSize))
 	for i := range h.shards {
 		h.shards[i].channels = map[string]map[*Subscriber]struct{}{}
@@ -104,18 +115,28 @@ func (h *Hub) SetQueueSize(n int) {
 // is fine: see Join). The caller must call Unsubscribe when it is done
 // with it, whatever ended it.
 func (h *Hub) Subscribe(kind Kind, channels []string) *Subscriber {
-	s := &Subscriber{
+	s := h.newSubscriber(kind)
+	h.register(s, channels)
+	return s
+}
+
+func (h *Hub) newSubscriber(kind Kind) *Subscriber {
+	return &Subscriber{
 		kind:  kind,
 		queue: make(chan *grip.Item, h.queueSize.Load()),
 		done:  make(chan struct{}),
 	}
+}
+
+// register counts s and joins it to channels.
+func (h *Hub) register(s *Subscriber, channels []string) {
 	if h.closed.Load() {
 		s.end(ErrClosed)
-		return s
+		return
 	}
 	s.registered.Store(true)
 	h.subscribers.Add(1)
-	h.kindCounter(kind).Add(1)
+	h.kindCounter(s.kind).Add(1)
 	h.allMu.Lock()
 	h.all[s] = struct{}{}
 	h.allMu.Unlock()
@@ -127,7 +148,6 @@ func (h *Hub) Subscribe(kind Kind, channels []string) *Subscriber {
 		// have missed s.
 		s.end(ErrClosed)
 	}
-	return s
 }
 
 // Join adds channel to s's subscriptions (a WebSocket's subscribe control
@@ -146,8 +166,10 @@ func (h *Hub) Join(s *Subscriber, channel string) {
 	if first {
 		subs = map[*Subscriber]struct{}{}
 		sh.channels[channel] = subs
+		sh.seq.joined(channel, h.now().UnixNano(), h.seqCfg)
 	}
 	subs[s] = struct{}{}
+	s.checkStep(channel, &sh.seq, h)
 	sh.mu.Unlock()
 	if first {
 		h.channelChanged(channel)
@@ -177,6 +199,7 @@ func (h *Hub) removeFromChannel(s *Subscriber, channel string) {
 		delete(subs, s)
 		if len(subs) == 0 {
 			delete(sh.channels, channel)
+			sh.seq.idle(channel, h.now().UnixNano(), h.seqCfg)
 			last = true
 		}
 	}
@@ -214,31 +237,49 @@ func (h *Hub) kindCounter(kind Kind) *atomic.Int64 {
 }
 
 // Deliver hands published items, in order, to every subscriber of their
-// channels that takes one of their formats. It never blocks: a subscriber
-// whose queue is full is ended with ErrSlow.
+// channels that takes one of their formats, after sequencing
+// (sequencer.go): a repeated id is dropped, an item that came before its
+// predecessor waits for it. It never blocks: a subscriber whose queue is
+// full is ended with ErrSlow.
 func (h *Hub) Deliver(items []grip.Item) {
 	for i := range items {
 		it := &items[i]
 		h.countReceived(it)
 		sh := h.shardFor(it.Channel)
 		sh.mu.Lock()
-		for s := range sh.channels[it.Channel] {
-			if !s.wants(it) {
-				continue
+		if it.ID == "" && it.PrevID == "" {
+			// Nothing to order or remember, the common case: such an item only
+			// ends its channel's chain (Pushpin forgets the last id).
+			if !it.NoSeq && len(sh.seq.chans) > 0 {
+				sh.seq.endChain(it.Channel)
 			}
-			// wants is false for an unknown kind, so s.kind indexes safely.
-			select {
-			case s.queue <- it:
-				h.delivered[s.kind].Add(1)
-				s.wake()
-			default:
-				h.dropped[s.kind].Add(1)
-				if s.end(ErrSlow) {
-					h.slow.Add(1)
-				}
-			}
+			h.fanout(sh, it)
+		} else {
+			h.sequence(sh, it)
 		}
 		sh.mu.Unlock()
+	}
+}
+
+// fanout queues it to every subscriber of its channel that takes one of
+// its formats. The caller holds sh.mu, so every subscriber of a channel
+// gets its items in the same order.
+func (h *Hub) fanout(sh *shard, it *grip.Item) {
+	for s := range sh.channels[it.Channel] {
+		if !s.wants(it) {
+			continue
+		}
+		// wants is false for an unknown kind, so s.kind indexes safely.
+		select {
+		case s.queue <- it:
+			h.delivered[s.kind].Add(1)
+			s.wake()
+		default:
+			h.dropped[s.kind].Add(1)
+			if s.end(ErrSlow) {
+				h.slow.Add(1)
+			}
+		}
 	}
 }
 
@@ -260,6 +301,12 @@ func (h *Hub) countReceived(it *grip.Item) {
 // once. Owners still call Unsubscribe.
 func (h *Hub) Close() {
 	h.closed.Store(true)
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.Lock()
+		sh.seq.stop()
+		sh.mu.Unlock()
+	}
 	endAll(h.registered())
 }
 
@@ -279,6 +326,8 @@ type Stats struct {
 	Received          FormatCounts // handed to Deliver (an item with two formats counts in both)
 	DeliveredByFormat FormatCounts // queued to subscribers
 	Dropped           FormatCounts // not queued because a subscriber's queue was full
+
+	Sequence SequenceStats // what sequencing did, ever
 }
 
 // FormatCounts splits an item count by publish format.
@@ -307,6 +356,10 @@ func (h *Hub) Stats() Stats {
 		Received:          loadFormatCounts(&h.received),
 		DeliveredByFormat: loadFormatCounts(&h.delivered),
 		Dropped:           loadFormatCounts(&h.dropped),
+		Sequence: SequenceStats{
+			Duplicates: h.seqStats.duplicates.Load(), Waited: h.seqStats.waited.Load(),
+			TimedOut: h.seqStats.timedOut.Load(), Overflow: h.seqStats.overflow.Load(),
+		},
 	}
 	d := st.DeliveredByFormat
 	st.Delivered = d.HTTPResponse + d.HTTPStream + d.WSMessage

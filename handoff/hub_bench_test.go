@@ -147,3 +147,39 @@ func BenchmarkSubscribeUnsubscribe(b *testing.B) {
 		b.Fatalf("Stats = %+v after unsubscribing all", st)
 	}
 }
+
+// BenchmarkDeliverSequenced is BenchmarkDeliverFanout/subs=1000/inline
+// with items that carry an id and the previous item's id: the cost of
+// de-duplication and ordering on top of the fan-out.
+func BenchmarkDeliverSequenced(b *testing.B) {
+	h, subs, _ := fanoutSetup(b, 1000)
+	ids := make([]string, b.N)
+	for i := range ids {
+		ids[i] = fmt.Sprint(i)
+	}
+	items := make([]grip.Item, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	prev := ""
+	for i := 0; i < b.N; i++ {
+		if i%fanoutBatch == fanoutBatch-1 {
+			b.StopTimer()
+			for _, s := range subs {
+				for len(s.C()) > 0 {
+					<-s.C()
+				}
+			}
+			b.StartTimer()
+		}
+		id := ids[i]
+		items[0] = streamItem("fan", "data: tick\n\n")
+		items[0].ID, items[0].PrevID = id, prev
+		prev = id
+		h.Deliver(items)
+	}
+	b.StopTimer()
+	if st := h.Stats().Sequence; st.Waited != 0 || st.Duplicates != 0 {
+		b.Fatalf("sequencing held or dropped items: %+v", st)
+	}
+	fanoutReport(b, h, subs)
+}

@@ -10,15 +10,17 @@ import (
 )
 
 type respResult struct {
-	resp *grip.HTTPResponseFormat
-	err  error
+	resp    *grip.HTTPResponseFormat
+	body    []byte
+	recover RecoverReason
+	err     error
 }
 
 func startHoldResponse(ctx context.Context, sub *Subscriber, timeout time.Duration) <-chan respResult {
 	res := make(chan respResult, 1)
 	go func() {
 		r, err := HoldResponse(ctx, sub, timeout)
-		res <- respResult{r, err}
+		res <- respResult{r.Response, r.Body, r.Recover, err}
 	}()
 	return res
 }

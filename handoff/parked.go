@@ -121,13 +121,18 @@ drain:
 	for !closing {
 		select {
 		case it := <-p.sub.queue:
-			f := it.HTTPStream
-			if f.Action == grip.ActionClose {
+			// A parked stream has no next link: it is not recoverable, so
+			// Take never says Recover.
+			v, content := p.sub.Take(it)
+			if v != Send {
+				continue
+			}
+			if it.HTTPStream.Action == grip.ActionClose {
 				closing = true
 				break
 			}
-			if len(f.Content) > 0 {
-				bufs = append(bufs, chunkHeader(len(f.Content)), f.Content, crlf)
+			if len(content) > 0 {
+				bufs = append(bufs, chunkHeader(len(content)), content, crlf)
 			}
 		default:
 			break drain

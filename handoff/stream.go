@@ -28,17 +28,58 @@ const (
 	EndWrite    StreamEnd = "write"    // writing to the client failed
 )
 
+// EndLink, EndHint and EndOutOfStep are not ends: HoldStreamWith returns
+// them when the stream is to be recovered through its next link. The
+// owner fetches the link (or, for EndOutOfStep, may first catch up from
+// stored history) and holds again.
+const (
+	EndLink      StreamEnd = "link"        // the link's poll timeout, or Hub.Recover
+	EndHint      StreamEnd = "hint"        // a published hint: the backend wants it now
+	EndOutOfStep StreamEnd = "out of step" // an item broke the connection's prev-id chain
+)
+
+// StreamConfig tunes HoldStreamWith.
+type StreamConfig struct {
+	// KeepAlive, when set, is written whenever the stream has been idle
+	// (or, in interval mode, every) KeepAlive.Timeout.
+	KeepAlive *grip.KeepAlive
+	// LinkTimeout, when set, ends the hold with EndLink after that long
+	// unless every channel of the subscriber had an item meanwhile
+	// (Pushpin's next-link polling).
+	LinkTimeout time.Duration
+}
+
 // HoldStream writes the items sub receives to w until a publish closes
 // the stream, the client goes away (ctx), the hub ends the subscription,
 // or a write fails. Keep-alive data, when ka is set, goes out whenever the
 // stream has been idle (or, in interval mode, every) ka.Timeout.
 func HoldStream(ctx context.Context, sub *Subscriber, w StreamWriter, ka *grip.KeepAlive) (StreamEnd, error) {
+	return HoldStreamWith(ctx, sub, w, StreamConfig{KeepAlive: ka})
+}
+
+// HoldStreamWith is HoldStream for a stream that may have a next link:
+// besides the ends of HoldStream it returns EndLink when the link is due
+// (LinkTimeout, or Hub.Recover for a recoverable subscriber), EndHint for
+// a hint and EndOutOfStep for an item out of the connection's prev-id
+// chain. After a hint or an item out of step the rest of the queue has
+// been discarded.
+func HoldStreamWith(ctx context.Context, sub *Subscriber, w StreamWriter, cfg StreamConfig) (StreamEnd, error) {
+	ka := cfg.KeepAlive
 	var kaC <-chan time.Time
 	var kaTimer *time.Timer
 	if ka != nil {
 		kaTimer = time.NewTimer(ka.Timeout)
 		defer kaTimer.Stop()
 		kaC = kaTimer.C
+	}
+	var linkC <-chan time.Time
+	var linkTimer *time.Timer
+	var active map[string]bool // channels with an item since the link timer was last set
+	if cfg.LinkTimeout > 0 {
+		linkTimer = time.NewTimer(cfg.LinkTimeout)
+		defer linkTimer.Stop()
+		linkC = linkTimer.C
+		active = map[string]bool{}
 	}
 	for {
 		select {
@@ -54,36 +95,61 @@ func HoldStream(ctx context.Context, sub *Subscriber, w StreamWriter, ka *grip.K
 				return EndWrite, err
 			}
 			kaTimer.Reset(ka.Timeout)
+		case <-linkC:
+			return EndLink, nil
+		case <-sub.Recovering():
+			return EndLink, nil
 		case it := <-sub.C():
-			closed, err := writeQueued(w, it, sub)
+			end, wrote, err := writeQueued(w, it, sub, active)
 			if err != nil {
 				return EndWrite, err
 			}
-			if closed {
-				return EndClosed, nil
+			if end != "" {
+				return end, nil
 			}
-			if ka != nil && ka.Mode == grip.KeepAliveIdle {
+			if wrote && ka != nil && ka.Mode == grip.KeepAliveIdle {
 				kaTimer.Reset(ka.Timeout)
+			}
+			if active != nil && len(active) >= sub.channelCount() {
+				// Every channel is live: no need to poll the link this window.
+				clear(active)
+				linkTimer.Reset(cfg.LinkTimeout)
 			}
 		}
 	}
 }
 
 // writeQueued writes it and whatever else is already queued, then flushes
-// once: under load this turns many small writes into one.
-func writeQueued(w StreamWriter, it *grip.Item, sub *Subscriber) (closed bool, err error) {
+// once: under load this turns many small writes into one. end is
+// EndClosed after a close, EndLink when an item calls for the next link
+// (the rest of the queue is then discarded), else "". active, when not
+// nil, collects the channels written to.
+func writeQueued(w StreamWriter, it *grip.Item, sub *Subscriber, active map[string]bool) (end StreamEnd, wrote bool, err error) {
 	for {
-		f := it.HTTPStream
-		if f.Action == grip.ActionClose {
-			return true, flush(w)
-		}
-		if _, err := w.Write(f.Content); err != nil {
-			return false, fmt.Errorf("writing to stream: %w", err)
+		v, content := sub.Take(it)
+		switch {
+		case v == Recover:
+			sub.Discard()
+			if it.HTTPStream.Action == grip.ActionHint {
+				return EndHint, wrote, flush(w)
+			}
+			return EndOutOfStep, wrote, flush(w)
+		case v == Skip:
+		case it.HTTPStream.Action == grip.ActionClose:
+			return EndClosed, wrote, flush(w)
+		default:
+			if _, err := w.Write(content); err != nil {
+				return "", wrote, fmt.Errorf("writing to stream: %w", err)
+			}
+			wrote = true
+			if active != nil {
+				active[it.Channel] = true
+			}
 		}
 		select {
 		case it = <-sub.C():
 		default:
-			return false, flush(w)
+			return "", wrote, flush(w)
 		}
 	}
 }

@@ -46,9 +46,16 @@ type Subscriber struct {
 	kind  Kind
 	queue chan *grip.Item
 
-	mu         sync.Mutex // guards channels
+	mu         sync.Mutex // guards channels and the delivery rules
 	channels   []string
 	registered atomic.Bool // between Subscribe and Unsubscribe
+
+	// rules are what the connection asked of its items (take.go), guarded
+	// by mu; nil for a plain subscriber, so that one costs nothing more.
+	rules *deliveryRules
+	// recoverC is Hub.Recover's signal; non-nil makes the subscriber
+	// recoverable (see Take). Set before the subscriber is registered.
+	recoverC chan struct{}
 
 	// notify, when set (SetNotify), is called after every item queued and
 	// when the subscription ends, so a parked stream needs no goroutine
@@ -68,6 +75,12 @@ func (s *Subscriber) Channels() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.channels)
+}
+
+func (s *Subscriber) channelCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.channels)
 }
 
 // C delivers the items published to the subscriber's channels, in the
@@ -116,13 +129,15 @@ func (s *Subscriber) wake() {
 	}
 }
 
-// wants reports whether the subscriber takes a format of the item.
+// wants reports whether the subscriber takes a format of the item. A
+// hint is taken by recoverable subscribers only; to others it means
+// nothing.
 func (s *Subscriber) wants(it *grip.Item) bool {
 	switch s.kind {
 	case KindResponse:
-		return it.HTTPResponse != nil && it.HTTPResponse.Action != grip.ActionHint
+		return it.HTTPResponse != nil && (it.HTTPResponse.Action != grip.ActionHint || s.recoverC != nil)
 	case KindStream:
-		return it.HTTPStream != nil && it.HTTPStream.Action != grip.ActionHint
+		return it.HTTPStream != nil && (it.HTTPStream.Action != grip.ActionHint || s.recoverC != nil)
 	case KindWebSocket:
 		return it.WSMessage != nil
 	}

@@ -41,8 +41,8 @@ func (s *Server) modifyResponse(resp *http.Response) error {
 		return s.instructionFailed(st, resp, channelLimitError(len(inst.Channels), st.limits.MaxChannels))
 	}
 	st.hold, st.chans = inst.Hold, inst.Channels
-	switch inst.Hold {
-	case grip.HoldResponse:
+	switch {
+	case inst.Hold == grip.HoldResponse:
 		if body == nil {
 			b, err := readLimited(resp.Body, st.limits.MaxInstructBody)
 			if err != nil {
@@ -53,7 +53,7 @@ func (s *Server) modifyResponse(resp *http.Response) error {
 		resp.Body.Close()
 		s.holdResponse(st, resp.Request, inst)
 		return errHandled
-	case grip.HoldStream:
+	case inst.Hold == grip.HoldStream || inst.NextLink() != nil: // no hold with a link streams too (nextlink.go)
 		var initial io.Reader = resp.Body
 		if body != nil {
 			initial = bytes.NewReader(inst.Response.Body)
@@ -150,40 +150,71 @@ func channelNames(chans []grip.Channel) []string {
 	return names
 }
 
-// holdResponse parks a long-poll until a publish or its timeout.
+// holdResponse parks a long-poll until a publish or its timeout. A
+// long-poll that is to be recovered is caught up from history when it
+// missed items and history can tell, else it ends for a re-request
+// (rerequest.go).
 func (s *Server) holdResponse(st *requestState, r *http.Request, inst *grip.Instruction) {
 	hub := s.cfg.Hub
-	sub := hub.Subscribe(handoff.KindResponse, channelNames(inst.Channels))
+	sub := hub.SubscribeHold(handoff.KindResponse, handoff.HoldSpec{Channels: inst.Channels, Meta: inst.Meta, Recoverable: true})
 	defer hub.Unsubscribe(sub)
 	s.cfg.Observer.HoldStarted(st.route.ID, handoff.KindResponse)
 	defer s.cfg.Observer.HoldEnded(st.route.ID, handoff.KindResponse)
-	pub, err := handoff.HoldResponse(r.Context(), sub, inst.Timeout)
-	switch {
-	case errors.Is(err, handoff.ErrSlow):
-		st.end = "slow"
-		writeText(st.w, http.StatusServiceUnavailable, "Subscriber queue overflow.\n")
-	case err != nil:
-		st.end = "client gone"
-		st.w.status = statusClientClosed
-	case pub == nil:
-		st.end = "timeout"
-		writeResponse(st, inst.Response.Code, inst.Response.Header, inst.Response.Body)
-	default:
-		st.end = "published"
-		header := inst.Response.Header.Clone()
-		for k, vs := range pub.Header {
-			header[http.CanonicalHeaderKey(k)] = vs
-		}
-		if expose := header.Values("Grip-Expose-Headers"); len(expose) > 0 {
-			header = grip.KeepHeaders(header, expose)
-		}
-		grip.StripGripHeaders(header)
-		code := pub.Code
-		if code == 0 {
-			code = http.StatusOK
-		}
-		writeResponse(st, code, header, pub.Body)
+	ctx := r.Context()
+	deadline := time.Now().Add(inst.Timeout)
+	reason, atSubscribe := handoff.RecoverNone, sub.OutOfStep()
+	if atSubscribe {
+		reason = handoff.RecoverOutOfStep
 	}
+	for {
+		if reason != handoff.RecoverNone {
+			pub, body, done := s.recoverLongPoll(ctx, st, sub, reason, atSubscribe)
+			if pub != nil {
+				s.writePublished(st, inst, pub, body)
+			}
+			if done {
+				return
+			}
+		}
+		out, err := handoff.HoldResponse(ctx, sub, time.Until(deadline))
+		if err == nil && out.Recover != handoff.RecoverNone {
+			reason, atSubscribe = out.Recover, false
+			continue
+		}
+		switch {
+		case errors.Is(err, handoff.ErrSlow):
+			st.end = "slow"
+			writeText(st.w, http.StatusServiceUnavailable, "Subscriber queue overflow.\n")
+		case err != nil:
+			st.end = "client gone"
+			st.w.status = statusClientClosed
+		case out.Response == nil:
+			st.end = "timeout"
+			writeResponse(st, inst.Response.Code, inst.Response.Header, inst.Response.Body)
+		default:
+			st.end = "published"
+			s.writePublished(st, inst, out.Response, out.Body)
+		}
+		return
+	}
+}
+
+// writePublished answers a long-poll with a published http-response: its
+// code and headers over the timeout response's headers, and body.
+func (s *Server) writePublished(st *requestState, inst *grip.Instruction, pub *grip.HTTPResponseFormat, body []byte) {
+	header := inst.Response.Header.Clone()
+	for k, vs := range pub.Header {
+		header[http.CanonicalHeaderKey(k)] = vs
+	}
+	if expose := header.Values("Grip-Expose-Headers"); len(expose) > 0 {
+		header = grip.KeepHeaders(header, expose)
+	}
+	grip.StripGripHeaders(header)
+	code := pub.Code
+	if code == 0 {
+		code = http.StatusOK
+	}
+	writeResponse(st, code, header, body)
 }
 
 // writeResponse sends a complete response whose body is in memory.
@@ -209,8 +240,14 @@ func writeResponse(st *requestState, code int, header http.Header, body []byte) 
 func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instruction, initial io.Reader) {
 	hub := s.cfg.Hub
 	// Subscribe before the client sees anything, so nothing published after
-	// the backend answered is missed.
-	sub := hub.Subscribe(handoff.KindStream, channelNames(inst.Channels))
+	// the backend answered is missed. A stream with a next link can recover
+	// (nextlink.go); one without a hold has no channels until its link says.
+	linked := inst.NextLink() != nil || inst.Hold != grip.HoldStream || channelsWithPrevID(inst.Channels)
+	spec := handoff.HoldSpec{Channels: inst.Channels, Meta: inst.Meta, Recoverable: inst.NextLink() != nil}
+	if inst.Hold != grip.HoldStream {
+		spec.Channels = nil
+	}
+	sub := hub.SubscribeHold(handoff.KindStream, spec)
 	s.cfg.Observer.HoldStarted(st.route.ID, handoff.KindStream)
 	parked := false
 	defer func() {
@@ -233,6 +270,13 @@ func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instru
 	setRequestID(h, st.requestID)
 	st.w.WriteHeader(code)
 	sw := &streamWriter{w: st.w, rc: http.NewResponseController(st.w), timeout: s.cfg.WriteTimeout}
+	initial, err := filterBody(inst, initial)
+	if err != nil {
+		// Pushpin too ends the stream, cleanly, after the headers.
+		st.end = "filter error"
+		st.log.Warn().Str("route", st.route.ID).Err(err).Msg("stream hold: filtering the initial body failed")
+		return
+	}
 	if err := copyInitial(sw, initial); err != nil {
 		st.end = "initial body: " + err.Error()
 		abort(sw.rc) // the client must not take a cut body for a whole one
@@ -242,10 +286,18 @@ func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instru
 		st.end = "client gone"
 		return
 	}
-	if parked = s.park(st, r, sw, sub, inst.KeepAlive); parked {
-		return
+	var end handoff.StreamEnd
+	if linked {
+		end, err = s.followLinks(st, r, sw, sub, inst)
+		if err != nil && end != handoff.EndSlow && end != handoff.EndWrite {
+			st.log.Warn().Str("route", st.route.ID).Str("end", string(end)).Err(err).Msg("linked stream ended")
+		}
+	} else {
+		if parked = s.park(st, r, sw, sub, inst.KeepAlive); parked {
+			return
+		}
+		end, err = handoff.HoldStream(r.Context(), sub, sw, inst.KeepAlive)
 	}
-	end, err := handoff.HoldStream(r.Context(), sub, sw, inst.KeepAlive)
 	st.end = string(end)
 	switch end {
 	case handoff.EndSlow, handoff.EndWrite:

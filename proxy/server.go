@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/gripd/gripd/grip"
 	"github.com/gripd/gripd/handoff"
@@ -47,6 +48,13 @@ type Config struct {
 	// Observer is told about holds and backend requests, for metrics
 	// (see metrics.go). Default none.
 	Observer Observer
+	// LinkRetryDelay is the first pause before fetching a failed next link
+	// again; it doubles with each retry (5 at most). Default 1s, as in
+	// Pushpin.
+	LinkRetryDelay time.Duration
+	// History, when set, catches up connections that missed items before
+	// their backend is asked (history.go). Default none.
+	History History
 }
 
 // Server forwards client requests to backends and acts on GRIP
@@ -61,6 +69,8 @@ type Server struct {
 	rr      sync.Map // route ID -> *atomic.Uint64 (round-robin counters)
 	// timeout is the backend timeout in nanoseconds (SetBackendLimits).
 	timeout atomic.Int64
+	// recoveries paces re-requests and link fetches (rerequest.go).
+	recoveries *rate.Limiter
 }
 
 // signing is the server-wide Grip-Sig issuer and key, with the signers
@@ -95,7 +105,10 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}
 	}
-	s := &Server{cfg: cfg}
+	if cfg.LinkRetryDelay <= 0 {
+		cfg.LinkRetryDelay = time.Second
+	}
+	s := &Server{cfg: cfg, recoveries: newRecoveryPace()}
 	s.table.Store(cfg.Table)
 	s.signing.Store(&signing{iss: cfg.SigIss, key: cfg.SigKey})
 	s.timeout.Store(int64(cfg.BackendTimeout))
@@ -177,6 +190,8 @@ type requestState struct {
 	requestID string
 	// limits are the ones in force when the request came in.
 	limits *Limits
+	// recovery tracks the re-requests of a long-poll (rerequest.go).
+	recovery recovery
 }
 
 type stateKey struct{}
@@ -239,7 +254,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.rrStart = int(c.(*atomic.Uint64).Add(1) % uint64(len(route.Backends)))
 	}
 	ctx := context.WithValue(r.Context(), stateKey{}, st)
-	s.rp.ServeHTTP(lw, r.WithContext(ctx))
+	s.serveWithRerequests(lw, r.WithContext(ctx), st)
 	s.logRequest(r, st, start)
 }
 
@@ -304,6 +319,7 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	}
 	// Grip-* headers are the backend's to trust; never a client's.
 	stripClientGripHeaders(out.Header)
+	addGripLast(out.Header, st.recovery.gripLast) // a re-request's
 	tok, err := s.signer(route).Token(time.Now())
 	if err != nil {
 		st.log.Error().Err(err).Str("route", route.ID).Msg("cannot sign Grip-Sig")

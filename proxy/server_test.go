@@ -37,9 +37,11 @@ type fixtureOpts struct {
 	limits         Limits
 	// listener, when set, serves clients the way gripd does: through
 	// NewClientListener and NewClientServer with these limits.
-	listener *ListenerLimits
-	log      io.Writer // when set, the server logs here at debug level
-	observer Observer
+	listener       *ListenerLimits
+	log            io.Writer // when set, the server logs here at debug level
+	observer       Observer
+	linkRetryDelay time.Duration
+	history        History
 }
 
 func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
@@ -64,7 +66,8 @@ func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
 	srv, err := NewServer(Config{
 		Table: table, Hub: hub, SigIss: "test-iss", SigKey: []byte(testKey),
 		BackendTimeout: opts.backendTimeout, WriteTimeout: opts.writeTimeout,
-		DialTimeout: time.Second, Limits: opts.limits, Log: log, Observer: opts.observer,
+		DialTimeout: time.Second, Limits: opts.limits, Log: log, Observer: opts.observer, LinkRetryDelay: opts.linkRetryDelay,
+		History: opts.history,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -99,6 +99,9 @@ func (ws *wsSession) postEvents(events []grip.WSEvent) (*wsResponse, []grip.WSEv
 func (ws *wsSession) applyReplyHeaders(h http.Header) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
+	if ws.sub != nil { // after the handshake; accepted() passes the first meta on
+		defer ws.sub.SetMeta(ws.meta)
+	}
 	for k, vs := range h {
 		if name, ok := strings.CutPrefix(k, "Set-Meta-"); ok && name != "" {
 			if len(vs) == 0 || vs[0] == "" {
@@ -375,6 +378,7 @@ func (ws *wsSession) control(data []byte) string {
 				Int("max_channels", limit).Msg("WebSocket subscribe refused: limits.max_channels reached")
 			return ""
 		}
+		ws.sub.SetChannelFilters(c.Channel, c.Filters)
 		hub.Join(ws.sub, c.Channel)
 	case "unsubscribe":
 		hub.Leave(ws.sub, c.Channel)
@@ -390,6 +394,7 @@ func (ws *wsSession) control(data []byte) string {
 		} else {
 			delete(ws.meta, c.Name)
 		}
+		ws.sub.SetMeta(ws.meta) // what the filters read
 		ws.mu.Unlock()
 	case "keep-alive":
 		ws.setClientKeepAlive(c)
