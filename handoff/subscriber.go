@@ -60,6 +60,10 @@ type Subscriber struct {
 	recoverable bool                    // the owner can recover the connection (see Take)
 	recoverC    chan struct{}           // Hub.Recover's signal; nil unless recoverable
 
+	// historyMarks is, per channel, how far a replay from history reached
+	// (history.go); guarded by mu.
+	historyMarks map[string]uint64
+
 	// notify, when set (SetNotify), is called after every item queued and
 	// when the subscription ends, so a parked stream needs no goroutine
 	// waiting on C.

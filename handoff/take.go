@@ -215,6 +215,9 @@ func (s *Subscriber) Take(it *grip.Item) (Verdict, []byte) {
 	if !slices.Contains(s.channels, it.Channel) {
 		return Skip, nil // left while the item was queued
 	}
+	if s.coveredByHistory(it) {
+		return Skip, nil // replayed from history already (history.go)
+	}
 	stale := s.stale > 0
 	if stale {
 		s.stale--
