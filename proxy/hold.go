@@ -155,7 +155,11 @@ func (s *Server) holdResponse(st *requestState, r *http.Request, inst *grip.Inst
 	defer hub.Unsubscribe(sub)
 	s.cfg.Observer.HoldStarted(st.route.ID, handoff.KindResponse)
 	defer s.cfg.Observer.HoldEnded(st.route.ID, handoff.KindResponse)
-	if sub.OutOfStep() && s.rerequest(st, sub.LastIDs(), true) {
+	replayed := s.replayResponse(st, r, sub, inst) // history (resume.go)
+	if replayed == historyAnswered {
+		return
+	}
+	if replayed != historyCurrent && sub.OutOfStep() && s.rerequest(st, sub.LastIDs(), true) {
 		return
 	}
 	out, err := handoff.HoldResponse(r.Context(), sub, inst.Timeout)
@@ -256,6 +260,9 @@ func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instru
 	}
 	if err := sw.Flush(); err != nil {
 		st.end = "client gone"
+		return
+	}
+	if !s.replayStream(st, r, sub, sw, inst) { // history (resume.go)
 		return
 	}
 	if parked = s.park(st, r, sw, sub, inst.KeepAlive); parked {
