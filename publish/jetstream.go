@@ -107,8 +107,8 @@ type JetStreamHistory struct {
 // sets the stream's limits.
 func (b *NATSBroker) EnableHistory(ctx context.Context, cfg HistoryConfig) (*JetStreamHistory, error) {
 	cfg = cfg.withDefaults()
-	if !b.nc.IsConnected() {
-		return nil, fmt.Errorf("history: NATS at %s is not connected (%s)", b.cfg.URL, b.nc.Status())
+	if err := b.awaitConnected(ctx); err != nil {
+		return nil, fmt.Errorf("history: %w", err)
 	}
 	if v := b.nc.ConnectedServerVersion(); !serverAtLeast(v, historyServerMajor, historyServerMinor) {
 		return nil, fmt.Errorf("history needs nats-server %d.%d or later; %s runs %q",
@@ -151,6 +151,21 @@ func (b *NATSBroker) EnableHistory(ctx context.Context, cfg HistoryConfig) (*Jet
 	h := &JetStreamHistory{b: b, js: js, stream: name, cfg: cfg}
 	b.history.Store(h)
 	return h, nil
+}
+
+// awaitConnected waits until the connection to NATS is up (it may still
+// be trying when gripd starts), or ctx is done.
+func (b *NATSBroker) awaitConnected(ctx context.Context) error {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !b.nc.IsConnected() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("NATS at %s is not connected (%s): %w", b.cfg.URL, b.nc.Status(), ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
 // Stream is the name of the history stream.

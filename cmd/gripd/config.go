@@ -55,6 +55,9 @@ type Config struct {
 	Drain DrainConfig
 	// Reload is when gripd rereads this file by itself (YAML reload:).
 	Reload ReloadConfig
+	// History keeps the latest items of each channel in NATS JetStream for
+	// clients that reconnect (YAML history:). Default off.
+	History HistoryConfig
 }
 
 // ControlConfig configures the control API that backends publish to.
@@ -90,6 +93,7 @@ func DefaultConfig() *Config {
 		Admin:           AdminConfig{Listen: DefaultAdminListen},
 		Drain:           DrainConfig{Duration: DefaultDrainDuration},
 		Reload:          ReloadConfig{Watch: true},
+		History:         defaultHistory(),
 	}
 }
 
@@ -155,6 +159,9 @@ func ParseConfig(data []byte) (*Config, error) {
 	if err := file.Reload.apply(&cfg.Reload, valueNode(root, "reload")); err != nil {
 		return nil, err
 	}
+	if err := file.History.apply(&cfg.History, valueNode(root, "history")); err != nil {
+		return nil, err
+	}
 
 	routeNodes := valueNode(root, "routes")
 	for i, fr := range file.Routes {
@@ -201,6 +208,7 @@ type fileConfig struct {
 	Admin           fileAdmin   `yaml:"admin"`
 	Drain           fileDrain   `yaml:"drain"`
 	Reload          fileReload  `yaml:"reload"`
+	History         fileHistory `yaml:"history"`
 }
 
 // fileControl mirrors the control: section.
@@ -518,6 +526,8 @@ func sectionOf(typeName string) string {
 		return "drain"
 	case fmt.Sprintf("%T", fileReload{}):
 		return "reload"
+	case fmt.Sprintf("%T", fileHistory{}):
+		return "history"
 	case fmt.Sprintf("%T", fileRoute{}):
 		return "a route"
 	case fmt.Sprintf("%T", fileMatch{}):

@@ -137,6 +137,7 @@ routes:
 		Admin:   AdminConfig{Listen: DefaultAdminListen},
 		Drain:   DrainConfig{Duration: 2 * time.Minute},
 		Reload:  ReloadConfig{Watch: false},
+		History: defaultHistory(),
 		Routes: []proxy.Route{
 			{
 				ID:            "api",
@@ -180,6 +181,7 @@ func TestDefaultConfig(t *testing.T) {
 		Admin:           AdminConfig{Listen: "127.0.0.1:5563"},
 		Drain:           DrainConfig{Duration: 30 * time.Second},
 		Reload:          ReloadConfig{Watch: true},
+		History:         HistoryConfig{MaxAge: time.Hour, MaxItemsPerChannel: 1000, DuplicateWindow: 2 * time.Minute},
 	}
 	if got := DefaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("DefaultConfig() = %+v, want %+v", got, want)

@@ -294,7 +294,7 @@ func TestReloadKeepsRestartOnlySettings(t *testing.T) {
 	if cur.SubscriberQueue != 7 {
 		t.Errorf("subscriber_queue after reload = %d, want 7 (live)", cur.SubscriberQueue)
 	}
-	if got := keepRestartOnly(running, &Config{Listen: "x", Control: running.Control, Admin: running.Admin, Reload: running.Reload}); len(got) != 1 || got[0] != "listen" {
+	if got := keepRestartOnly(running, &Config{Listen: "x", Control: running.Control, Admin: running.Admin, Reload: running.Reload, History: running.History}); len(got) != 1 || got[0] != "listen" {
 		t.Errorf("keepRestartOnly = %v, want [listen]", got)
 	}
 }

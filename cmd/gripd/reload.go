@@ -19,9 +19,10 @@ import (
 //
 // Live: routes and their backends, signing, control API auth, backend
 // timeout and connection cap, subscriber queue, drain duration. Restart
-// only: the listen addresses, the NATS settings and reload.watch; a
-// reload that changes them logs that a restart is needed and keeps the
-// running values, so what the log and /metrics report stays true.
+// only: the listen addresses, the NATS settings, reload.watch and
+// history; a reload that changes them logs that a restart is needed and
+// keeps the running values, so what the log and /metrics report stays
+// true.
 type reloader struct {
 	src   *configSource
 	log   zerolog.Logger
@@ -85,6 +86,7 @@ func keepRestartOnly(running, next *Config) []string {
 	keep("admin.listen", running.Admin.Listen, next.Admin.Listen, func() { next.Admin.Listen = running.Admin.Listen })
 	keep("nats", running.NATS, next.NATS, func() { next.NATS = running.NATS })
 	keep("reload.watch", running.Reload, next.Reload, func() { next.Reload = running.Reload })
+	keep("history", running.History, next.History, func() { next.History = running.History })
 	return changed
 }
 
