@@ -6,4 +6,9 @@
 // Fan-out never blocks: a subscriber whose queue is full is disconnected
 // (and counted) rather than allowed to hold up the others or grow memory
 // without bound.
+//
+// Delivery is sequenced per channel (sequencer.go: an item waits for its
+// prev-id's item, a repeated id is dropped), and each connection follows
+// its own prev-id chain and filters as it takes items (take.go), telling
+// its owner when it fell out of step and must be recovered.
 package handoff

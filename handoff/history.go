@@ -10,10 +10,10 @@ import (
 	"github.com/gripd/gripd/grip"
 )
 
-// This file is history (beyond Pushpin): the items published lately on
-// each channel, kept outside any one instance (in JetStream, by package
-// publish), so that a client that reconnects to any instance of a fleet
-// gets what it missed. The owner of a connection subscribes first (live
+// This file is the replay of history (beyond Pushpin): the items
+// published lately on each channel, kept outside any one instance (in
+// JetStream, by package publish), so that a client that reconnects to any
+// instance of a fleet gets what it missed. The owner of a connection subscribes first (live
 // items then queue up), plans a replay from history (PlanReplay), sends
 // what the replay holds, and tells the subscriber how far the replay
 // reached (CoverHistory); Take then skips the live items at or before
@@ -21,19 +21,21 @@ import (
 // reaches the instances only once it is stored, so whatever history does
 // not show yet arrives live.
 
-// History is the fleet's record of what was published on each channel,
-// in one order for all channels (an item's Seq). Implementations bound
-// their own work; ctx bounds the time.
-type History interface {
+// Replayable is the fleet's record of what was published on each
+// channel, in one order for all channels (an item's Seq): what a replay
+// needs to place a client by the id of its last item and to continue it
+// live without a gap or a repeat. Implementations bound their own work;
+// ctx bounds the time.
+type Replayable interface {
 	// After returns the items published on channel after the item whose id
 	// is lastID, oldest first, at most max (More says there are others).
 	After(ctx context.Context, channel, lastID string, max int) (HistoryPage, error)
-	// Since returns the items published on channel after the position seq
-	// (an Item.Seq), oldest first, at most max.
-	Since(ctx context.Context, channel string, seq uint64, max int) (HistoryPage, error)
+	// AfterSeq returns the items published on channel after the position
+	// seq (an Item.Seq), oldest first, at most max.
+	AfterSeq(ctx context.Context, channel string, seq uint64, max int) (HistoryPage, error)
 }
 
-// HistoryPage is one answer of a History.
+// HistoryPage is one answer of a Replayable.
 type HistoryPage struct {
 	// Items are in history order, each with its Channel and Seq set.
 	Items []grip.Item
@@ -46,10 +48,11 @@ type HistoryPage struct {
 	// At (After, when Found) is the position of lastID's item.
 	At uint64
 	// Through is the position the page reaches: the Seq of its last item,
-	// or At (After) or seq (Since) when it has none. Items of the channel
+	// or At (After) or seq (AfterSeq) when it has none. Items of the channel
 	// at or before it need not be sent again.
 	Through uint64
-	// More says items follow Through that did not fit in max.
+	// More says items follow Through that did not fit in max: ask
+	// AfterSeq(Through).
 	More bool
 }
 
@@ -77,7 +80,7 @@ type Replay struct {
 // item of one channel while history orders all channels alike. limit caps
 // the items of one channel, as a replay is held in memory; a channel with
 // more counts as Missing.
-func PlanReplay(ctx context.Context, h History, positions map[string]string, limit int) (Replay, error) {
+func PlanReplay(ctx context.Context, h Replayable, positions map[string]string, limit int) (Replay, error) {
 	rp := Replay{Through: map[string]uint64{}}
 	channels := slices.Sorted(maps.Keys(positions))
 	pages := make(map[string]HistoryPage, len(channels))
@@ -105,7 +108,7 @@ func PlanReplay(ctx context.Context, h History, positions map[string]string, lim
 				continue
 			}
 			var err error
-			if p, err = h.Since(ctx, ch, at, limit); err != nil {
+			if p, err = h.AfterSeq(ctx, ch, at, limit); err != nil {
 				return Replay{}, fmt.Errorf("history of channel %q since %d: %w", ch, at, err)
 			}
 		}
@@ -113,7 +116,7 @@ func PlanReplay(ctx context.Context, h History, positions map[string]string, lim
 		for p.More && len(items) <= limit {
 			from := p.Through
 			var err error
-			if p, err = h.Since(ctx, ch, from, limit); err != nil {
+			if p, err = h.AfterSeq(ctx, ch, from, limit); err != nil {
 				return Replay{}, fmt.Errorf("history of channel %q since %d: %w", ch, from, err)
 			}
 			items = append(items, p.Items...)
@@ -186,4 +189,20 @@ func (s *Subscriber) TakeHistory(it *grip.Item) (Verdict, []byte) {
 		return s.recoverOrSkip(), nil
 	}
 	return Send, content
+}
+
+// RequestRecovery asks the owner of a recoverable subscriber to recover
+// it now (Recovering fires), as Hub.Recover does for every subscriber: a
+// replay found the client may have missed items history no longer holds.
+// It reports false for a subscriber that cannot be recovered.
+func (s *Subscriber) RequestRecovery() bool {
+	if s.recoverC == nil {
+		return false
+	}
+	select {
+	case s.recoverC <- struct{}{}:
+	default: // already signalled
+	}
+	s.wake()
+	return true
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/gripd/gripd/grip"
 )
 
-// memHistory is a History over a slice: items in publish order, each
+// memHistory is a Replayable over a slice: items in publish order, each
 // given the next Seq. pageSize, when set, makes answers shorter than max
 // (as a real history bounds its own work).
 type memHistory struct {
@@ -53,7 +53,7 @@ func (m *memHistory) After(_ context.Context, channel, lastID string, max int) (
 	return p, nil
 }
 
-func (m *memHistory) Since(_ context.Context, channel string, seq uint64, max int) (HistoryPage, error) {
+func (m *memHistory) AfterSeq(_ context.Context, channel string, seq uint64, max int) (HistoryPage, error) {
 	if m.err != nil {
 		return HistoryPage{}, m.err
 	}

@@ -247,8 +247,13 @@ func (h *Hub) Deliver(items []grip.Item) {
 		h.countReceived(it)
 		sh := h.shardFor(it.Channel)
 		sh.mu.Lock()
-		if it.ID == "" && it.PrevID == "" && len(sh.seq.chans) == 0 {
-			h.fanout(sh, it) // nothing to order or remember: the common case
+		if it.ID == "" && it.PrevID == "" {
+			// Nothing to order or remember, the common case: such an item only
+			// ends its channel's chain (Pushpin forgets the last id).
+			if !it.NoSeq && len(sh.seq.chans) > 0 {
+				sh.seq.endChain(it.Channel)
+			}
+			h.fanout(sh, it)
 		} else {
 			h.sequence(sh, it)
 		}

@@ -7,6 +7,17 @@ import (
 	"github.com/gripd/gripd/grip"
 )
 
+// RecoverReason says why a held connection is to be recovered.
+type RecoverReason int
+
+// The reasons to recover.
+const (
+	RecoverNone      RecoverReason = iota
+	RecoverOutOfStep               // an item broke the connection's prev-id chain: it missed items
+	RecoverHint                    // a hint was published: the backend wants the connection updated now
+	RecoverRequested               // Hub.Recover (POST /recover) asked for it
+)
+
 // ResponseOutcome is how a held long-poll ended, when it did not end in
 // an error.
 type ResponseOutcome struct {
@@ -16,13 +27,9 @@ type ResponseOutcome struct {
 	Response *grip.HTTPResponseFormat
 	// Body is Response's body as the connection's filters left it.
 	Body []byte
-	// Recover says the long-poll is to be re-requested from the backend: a
-	// hint was published, an item broke the connection's prev-id chain, or
-	// Hub.Recover asked for it.
-	Recover bool
-	// Hint is set with Recover when a hint caused it: the backend asked for
-	// the re-request itself, so it need not be paced.
-	Hint bool
+	// Recover, when set, says the long-poll is to be recovered (re-requested
+	// from the backend), and why.
+	Recover RecoverReason
 }
 
 // HoldResponse waits for the first http-response published to sub's
@@ -39,10 +46,13 @@ func HoldResponse(ctx context.Context, sub *Subscriber, timeout time.Duration) (
 			case Send:
 				return ResponseOutcome{Response: it.HTTPResponse, Body: body}, nil
 			case Recover:
-				return ResponseOutcome{Recover: true, Hint: it.HTTPResponse.Action == grip.ActionHint}, nil
+				if it.HTTPResponse.Action == grip.ActionHint {
+					return ResponseOutcome{Recover: RecoverHint}, nil
+				}
+				return ResponseOutcome{Recover: RecoverOutOfStep}, nil
 			}
 		case <-sub.Recovering():
-			return ResponseOutcome{Recover: true}, nil
+			return ResponseOutcome{Recover: RecoverRequested}, nil
 		case <-timer.C:
 			return ResponseOutcome{}, nil
 		case <-sub.Done():

@@ -12,7 +12,7 @@ import (
 type respResult struct {
 	resp    *grip.HTTPResponseFormat
 	body    []byte
-	recover bool
+	recover RecoverReason
 	err     error
 }
 

@@ -284,6 +284,13 @@ func (sq *sequencer) newChannel(channel string) *channelSeq {
 	return cs
 }
 
+// endChain forgets channel's last id: an item without an id went out.
+func (sq *sequencer) endChain(channel string) {
+	if cs := sq.chans[channel]; cs != nil {
+		cs.lastID, cs.hasLast = "", false
+	}
+}
+
 // joined is told that channel has a subscriber here again. It returns
 // the channel's last id, if known.
 func (sq *sequencer) joined(channel string, now int64, cfg SequenceConfig) (lastID string, known bool) {

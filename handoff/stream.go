@@ -28,13 +28,14 @@ const (
 	EndWrite    StreamEnd = "write"    // writing to the client failed
 )
 
-// EndLink and EndHint are not ends: HoldStreamWith returns them when the
-// stream's next link is due, EndHint when a published hint asked for it
-// (the backend wants it now: no pacing). The owner fetches the link and
-// holds again.
+// EndLink, EndHint and EndOutOfStep are not ends: HoldStreamWith returns
+// them when the stream is to be recovered through its next link. The
+// owner fetches the link (or, for EndOutOfStep, may first catch up from
+// stored history) and holds again.
 const (
-	EndLink StreamEnd = "link"
-	EndHint StreamEnd = "hint"
+	EndLink      StreamEnd = "link"        // the link's poll timeout, or Hub.Recover
+	EndHint      StreamEnd = "hint"        // a published hint: the backend wants it now
+	EndOutOfStep StreamEnd = "out of step" // an item broke the connection's prev-id chain
 )
 
 // StreamConfig tunes HoldStreamWith.
@@ -58,9 +59,10 @@ func HoldStream(ctx context.Context, sub *Subscriber, w StreamWriter, ka *grip.K
 
 // HoldStreamWith is HoldStream for a stream that may have a next link:
 // besides the ends of HoldStream it returns EndLink when the link is due
-// (LinkTimeout, and for a recoverable subscriber an item out of its
-// prev-id chain or Hub.Recover) and EndHint for a hint. After an item out
-// of step or a hint, the rest of the queue has been discarded.
+// (LinkTimeout, or Hub.Recover for a recoverable subscriber), EndHint for
+// a hint and EndOutOfStep for an item out of the connection's prev-id
+// chain. After a hint or an item out of step the rest of the queue has
+// been discarded.
 func HoldStreamWith(ctx context.Context, sub *Subscriber, w StreamWriter, cfg StreamConfig) (StreamEnd, error) {
 	ka := cfg.KeepAlive
 	var kaC <-chan time.Time
@@ -131,7 +133,7 @@ func writeQueued(w StreamWriter, it *grip.Item, sub *Subscriber, active map[stri
 			if it.HTTPStream.Action == grip.ActionHint {
 				return EndHint, wrote, flush(w)
 			}
-			return EndLink, wrote, flush(w)
+			return EndOutOfStep, wrote, flush(w)
 		case v == Skip:
 		case it.HTTPStream.Action == grip.ActionClose:
 			return EndClosed, wrote, flush(w)

@@ -198,22 +198,23 @@ func TestHoldResponseRecovers(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		act  func()
+		want RecoverReason
 	}{
 		{"hint", func() {
 			h.Deliver([]grip.Item{{Channel: "c", HTTPResponse: &grip.HTTPResponseFormat{Action: grip.ActionHint}}})
-		}},
+		}, RecoverHint},
 		{"out of step", func() {
 			h.Deliver([]grip.Item{{Channel: "c", ID: "9", PrevID: "8", NoSeq: true, HTTPResponse: &grip.HTTPResponseFormat{Action: grip.ActionSend}}})
-		}},
-		{"Hub.Recover", h.Recover},
+		}, RecoverOutOfStep},
+		{"Hub.Recover", h.Recover, RecoverRequested},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sub := holdOn(h, KindResponse, true, nil, grip.Channel{Name: "c", PrevID: "1"})
 			defer h.Unsubscribe(sub)
 			res := startHoldResponse(context.Background(), sub, time.Hour)
 			tc.act()
-			if r := waitResp(t, res); !r.recover || r.resp != nil || r.err != nil {
-				t.Fatalf("HoldResponse = %+v, want Recover", r)
+			if r := waitResp(t, res); r.recover != tc.want || r.resp != nil || r.err != nil {
+				t.Fatalf("HoldResponse = %+v, want Recover %v", r, tc.want)
 			}
 		})
 	}
@@ -257,10 +258,19 @@ func TestHoldStreamWithEndsForTheLink(t *testing.T) {
 		}
 		h.Deliver(items)
 		res := startHoldWith(sub, w, StreamConfig{})
-		if r := waitEnd(t, res); r.end != EndLink || r.err != nil {
-			t.Fatalf("HoldStreamWith = %+v, want EndLink", r)
+		if r := waitEnd(t, res); r.end != EndOutOfStep || r.err != nil {
+			t.Fatalf("HoldStreamWith = %+v, want EndOutOfStep", r)
 		}
 		w.waitFlushed(t, "2")
+		assertNothingQueued(t, sub)
+	})
+	t.Run("hint", func(t *testing.T) {
+		sub := holdOn(h, KindStream, true, nil, grip.Channel{Name: "c"})
+		defer h.Unsubscribe(sub)
+		h.Deliver([]grip.Item{{Channel: "c", HTTPStream: &grip.HTTPStreamFormat{Action: grip.ActionHint}}, streamItem("c", "redundant")})
+		if r := waitEnd(t, startHoldWith(sub, newFakeStream(), StreamConfig{})); r.end != EndHint {
+			t.Fatalf("HoldStreamWith = %+v, want EndHint", r)
+		}
 		assertNothingQueued(t, sub)
 	})
 	t.Run("Hub.Recover", func(t *testing.T) {

@@ -3,6 +3,11 @@
 // and turning a backend's GRIP instruction into a parked long-poll or
 // stream on a handoff.Hub.
 //
+// Held connections that fall out of step are recovered here: a long-poll
+// is re-requested from its backend with Grip-Last (rerequest.go), a
+// stream fetches its next link (nextlink.go), unless stored history can
+// catch it up (history.go).
+//
 // It reports holds and backend requests to an optional Observer
 // (metrics.go) and knows nothing of the metrics system behind it.
 package proxy

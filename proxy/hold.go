@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -38,8 +39,8 @@ func (s *Server) modifyResponse(resp *http.Response) error {
 		return s.instructionFailed(st, resp, err)
 	}
 	st.hold, st.chans = inst.Hold, inst.Channels
-	switch inst.Hold {
-	case grip.HoldResponse:
+	switch {
+	case inst.Hold == grip.HoldResponse:
 		if body == nil {
 			b, err := readLimited(resp.Body, grip.MaxInstructBody)
 			if err != nil {
@@ -50,7 +51,7 @@ func (s *Server) modifyResponse(resp *http.Response) error {
 		resp.Body.Close()
 		s.holdResponse(st, resp.Request, inst)
 		return errHandled
-	case grip.HoldStream:
+	case inst.Hold == grip.HoldStream || inst.NextLink() != nil: // no hold with a link streams too (nextlink.go)
 		var initial io.Reader = resp.Body
 		if body != nil {
 			initial = bytes.NewReader(inst.Response.Body)
@@ -147,51 +148,107 @@ func channelNames(chans []grip.Channel) []string {
 	return names
 }
 
-// holdResponse parks a long-poll until a publish or its timeout, or ends
-// it for a re-request (rerequest.go).
+// holdResponse parks a long-poll until a publish or its timeout. A
+// long-poll that is to be recovered is caught up from history when it
+// missed items and history can tell, else it ends for a re-request
+// (rerequest.go).
 func (s *Server) holdResponse(st *requestState, r *http.Request, inst *grip.Instruction) {
 	hub := s.cfg.Hub
 	sub := hub.SubscribeHold(handoff.KindResponse, handoff.HoldSpec{Channels: inst.Channels, Meta: inst.Meta, Recoverable: true})
 	defer hub.Unsubscribe(sub)
 	s.cfg.Observer.HoldStarted(st.route.ID, handoff.KindResponse)
 	defer s.cfg.Observer.HoldEnded(st.route.ID, handoff.KindResponse)
-	replayed := s.replayResponse(st, r, sub, inst) // history (resume.go)
-	if replayed == historyAnswered {
+	if s.replayResponse(st, r, sub, inst) { // history (resume.go)
 		return
 	}
-	if replayed != historyCurrent && sub.OutOfStep() && s.rerequest(st, sub.LastIDs(), true) {
+	ctx := r.Context()
+	deadline := time.Now().Add(inst.Timeout)
+	reason, atSubscribe := handoff.RecoverNone, sub.OutOfStep()
+	if atSubscribe {
+		reason = handoff.RecoverOutOfStep
+	}
+	for {
+		if reason != handoff.RecoverNone {
+			pub, body, done := s.recoverLongPoll(st, ctx, sub, reason, atSubscribe)
+			if pub != nil {
+				s.writePublished(st, inst, pub, body)
+			}
+			if done {
+				return
+			}
+		}
+		out, err := handoff.HoldResponse(ctx, sub, time.Until(deadline))
+		if err == nil && out.Recover != handoff.RecoverNone {
+			reason, atSubscribe = out.Recover, false
+			continue
+		}
+		switch {
+		case errors.Is(err, handoff.ErrSlow):
+			st.end = "slow"
+			writeText(st.w, http.StatusServiceUnavailable, "Subscriber queue overflow.\n")
+		case err != nil:
+			st.end = "client gone"
+			st.w.status = statusClientClosed
+		case out.Response == nil:
+			st.end = "timeout"
+			writeResponse(st, inst.Response.Code, inst.Response.Header, inst.Response.Body)
+		default:
+			st.end = "published"
+			s.writePublished(st, inst, out.Response, out.Body)
+		}
 		return
 	}
-	out, err := handoff.HoldResponse(r.Context(), sub, inst.Timeout)
-	if out.Recover && (out.Hint || s.pace(r.Context()) == nil) && s.rerequest(st, sub.LastIDs(), false) {
-		return
+}
+
+// recoverLongPoll catches a long-poll up from history, or arranges its
+// re-request. pub is the answer found in history; done says the hold is
+// over (answered, to be re-requested, or the client left). With neither,
+// the long-poll holds on: history brought it in step, or its budget of
+// re-requests is spent.
+func (s *Server) recoverLongPoll(st *requestState, ctx context.Context, sub *handoff.Subscriber, reason handoff.RecoverReason, atSubscribe bool) (pub *grip.HTTPResponseFormat, body []byte, done bool) {
+	if reason == handoff.RecoverOutOfStep {
+		caught := s.catchUp(ctx, st, sub, func(it *grip.Item, content []byte) bool {
+			if f := it.HTTPResponse; f != nil && f.Action == grip.ActionSend {
+				pub, body = f, content
+				return false
+			}
+			return true
+		})
+		if caught {
+			if pub != nil {
+				st.end = "from history"
+			}
+			return pub, body, pub != nil
+		}
 	}
-	switch pub := out.Response; {
-	case errors.Is(err, handoff.ErrSlow):
-		st.end = "slow"
-		writeText(st.w, http.StatusServiceUnavailable, "Subscriber queue overflow.\n")
-	case err != nil || r.Context().Err() != nil:
-		st.end = "client gone"
-		st.w.status = statusClientClosed
-	case pub == nil:
-		st.end = "timeout"
-		writeResponse(st, inst.Response.Code, inst.Response.Header, inst.Response.Body)
-	default:
-		st.end = "published"
-		header := inst.Response.Header.Clone()
-		for k, vs := range pub.Header {
-			header[http.CanonicalHeaderKey(k)] = vs
+	// A hint is the backend's own request, and a stale prev-id as the hold
+	// begins is re-requested at once, as Pushpin does; the rest is paced.
+	if reason != handoff.RecoverHint && !atSubscribe {
+		if err := s.pace(ctx); err != nil {
+			st.end = "client gone"
+			st.w.status = statusClientClosed
+			return nil, nil, true
 		}
-		if expose := header.Values("Grip-Expose-Headers"); len(expose) > 0 {
-			header = grip.KeepHeaders(header, expose)
-		}
-		grip.StripGripHeaders(header)
-		code := pub.Code
-		if code == 0 {
-			code = http.StatusOK
-		}
-		writeResponse(st, code, header, out.Body)
 	}
+	return nil, nil, s.rerequest(st, sub.LastIDs(), atSubscribe)
+}
+
+// writePublished answers a long-poll with a published http-response: its
+// code and headers over the timeout response's headers, and body.
+func (s *Server) writePublished(st *requestState, inst *grip.Instruction, pub *grip.HTTPResponseFormat, body []byte) {
+	header := inst.Response.Header.Clone()
+	for k, vs := range pub.Header {
+		header[http.CanonicalHeaderKey(k)] = vs
+	}
+	if expose := header.Values("Grip-Expose-Headers"); len(expose) > 0 {
+		header = grip.KeepHeaders(header, expose)
+	}
+	grip.StripGripHeaders(header)
+	code := pub.Code
+	if code == 0 {
+		code = http.StatusOK
+	}
+	writeResponse(st, code, header, body)
 }
 
 // rerequest ends a long-poll hold so that ServeHTTP sends the request to
@@ -229,8 +286,14 @@ func writeResponse(st *requestState, code int, header http.Header, body []byte) 
 func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instruction, initial io.Reader) {
 	hub := s.cfg.Hub
 	// Subscribe before the client sees anything, so nothing published after
-	// the backend answered is missed.
-	sub := hub.Subscribe(handoff.KindStream, channelNames(inst.Channels))
+	// the backend answered is missed. A stream with a next link can recover
+	// (nextlink.go); one without a hold has no channels until its link says.
+	linked := inst.NextLink() != nil || inst.Hold != grip.HoldStream || channelsWithPrevID(inst.Channels)
+	spec := handoff.HoldSpec{Channels: inst.Channels, Meta: inst.Meta, Recoverable: inst.NextLink() != nil}
+	if inst.Hold != grip.HoldStream {
+		spec.Channels = nil
+	}
+	sub := hub.SubscribeHold(handoff.KindStream, spec)
 	s.cfg.Observer.HoldStarted(st.route.ID, handoff.KindStream)
 	parked := false
 	defer func() {
@@ -253,6 +316,13 @@ func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instru
 	setRequestID(h, st.requestID)
 	st.w.WriteHeader(code)
 	sw := &streamWriter{w: st.w, rc: http.NewResponseController(st.w), timeout: s.cfg.WriteTimeout}
+	initial, err := filterBody(inst, initial)
+	if err != nil {
+		// Pushpin too ends the stream, cleanly, after the headers.
+		st.end = "filter error"
+		st.log.Warn().Str("route", st.route.ID).Err(err).Msg("stream hold: filtering the initial body failed")
+		return
+	}
 	if err := copyInitial(sw, initial); err != nil {
 		st.end = "initial body: " + err.Error()
 		abort(sw.rc) // the client must not take a cut body for a whole one
@@ -265,10 +335,18 @@ func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instru
 	if !s.replayStream(st, r, sub, sw, inst) { // history (resume.go)
 		return
 	}
-	if parked = s.park(st, r, sw, sub, inst.KeepAlive); parked {
-		return
+	var end handoff.StreamEnd
+	if linked {
+		end, err = s.followLinks(st, r, sw, sub, inst)
+		if err != nil && end != handoff.EndSlow && end != handoff.EndWrite {
+			st.log.Warn().Str("route", st.route.ID).Err(err).Msg("stream ended: " + string(end))
+		}
+	} else {
+		if parked = s.park(st, r, sw, sub, inst.KeepAlive); parked {
+			return
+		}
+		end, err = handoff.HoldStream(r.Context(), sub, sw, inst.KeepAlive)
 	}
-	end, err := handoff.HoldStream(r.Context(), sub, sw, inst.KeepAlive)
 	st.end = string(end)
 	switch end {
 	case handoff.EndSlow, handoff.EndWrite:

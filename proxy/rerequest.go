@@ -82,6 +82,10 @@ func addGripLast(h http.Header, last map[string]string) {
 // serveWithRerequests proxies r, and proxies it again for as long as a
 // long-poll hold asks for a re-request (st.recovery.pending).
 func (s *Server) serveWithRerequests(w http.ResponseWriter, r *http.Request, st *requestState) {
+	if st.route.NoGrip {
+		s.rp.ServeHTTP(w, r) // never held: nothing to send again
+		return
+	}
 	body := recordBody(r)
 	for {
 		st.recovery.pending = false

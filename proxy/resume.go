@@ -10,28 +10,38 @@ import (
 	"github.com/gripd/gripd/handoff"
 )
 
-// This file replays history (Config.History, beyond Pushpin) to a held
-// connection whose client is behind:
+// This file resumes a held connection from history when Config.History
+// can also replay (handoff.Replayable, as JetStream's history can), and
+// its client is behind in a way the hub cannot see:
 //
 //   - an SSE client that reconnects with Last-Event-ID (the header, or a
 //     lastEventId query parameter) gets the items after that id, then
 //     live ones;
-//   - a stream hold or long-poll whose channel prev-id is not the
-//     channel's last id is answered from history at once (a long-poll
-//     with the next item after its prev-id), without asking the backend.
+//   - a stream hold or long-poll whose channel prev-id is behind, on an
+//     instance that does not know the channel's last id (it had no
+//     subscriber there), is answered from history at once: a long-poll
+//     with the next item after its prev-id, without asking the backend.
 //
-// The hold is subscribed before history is read, and the replay tells
-// the subscriber how far it reached, so live items continue it with no
-// gap and none twice (handoff/history.go). When the client's position is
-// no longer in history (aged out, trimmed, or never seen), the backend's
-// recovery takes over: a long-poll is re-requested with Grip-Last (as
-// rerequest.go does for one that is out of step).
+// When the hub does know a prev-id is behind, history.go's catch-up
+// handles it. The hold is subscribed before history is read, and the
+// replay tells the subscriber how far it reached (CoverHistory), so live
+// items continue it with no gap and none twice, even from an instance
+// whose feed lags behind the one the client left. When the client's
+// position is no longer in history (aged out, trimmed, never seen), the
+// backend's recovery takes over: a long-poll is re-requested with
+// Grip-Last, a stream with a next link fetches it.
 
 // Defaults of the history settings in Config.
 const (
 	defaultHistoryLimit   = 1000
 	defaultHistoryTimeout = 5 * time.Second
 )
+
+// replayable is Config.History when it can replay, else nil.
+func (s *Server) replayable() handoff.Replayable {
+	r, _ := s.cfg.History.(handoff.Replayable)
+	return r
+}
 
 func (s *Server) historyLimit() int {
 	if s.cfg.HistoryLimit > 0 {
@@ -58,9 +68,10 @@ func lastEventID(r *http.Request) string {
 }
 
 // historyPositions returns, per channel, the id of the last item the
-// client has: the channel's prev-id when the backend gave one, else (when
-// eventID) the client's Last-Event-ID. nil when there is none.
-func historyPositions(r *http.Request, inst *grip.Instruction, eventID bool) map[string]string {
+// client has: the channel's prev-id when the backend gave one and the hub
+// cannot tell whether it is behind, else (when eventID) the client's
+// Last-Event-ID. nil when there is none.
+func (s *Server) historyPositions(r *http.Request, inst *grip.Instruction, eventID bool) map[string]string {
 	var pos map[string]string
 	last := ""
 	if eventID {
@@ -68,7 +79,11 @@ func historyPositions(r *http.Request, inst *grip.Instruction, eventID bool) map
 	}
 	for _, c := range inst.Channels {
 		id := c.PrevID
-		if id == "" {
+		if id != "" {
+			if known, ok := s.cfg.Hub.LastID(c.Name); ok && known == id {
+				continue // in step: nothing to replay
+			}
+		} else {
 			id = last
 		}
 		if id == "" {
@@ -88,7 +103,7 @@ func historyPositions(r *http.Request, inst *grip.Instruction, eventID bool) map
 func (s *Server) planReplay(st *requestState, r *http.Request, positions map[string]string) (handoff.Replay, bool) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.historyTimeout())
 	defer cancel()
-	rp, err := handoff.PlanReplay(ctx, s.cfg.History, positions, s.historyLimit())
+	rp, err := handoff.PlanReplay(ctx, s.replayable(), positions, s.historyLimit())
 	if err != nil {
 		if r.Context().Err() == nil {
 			st.log.Warn().Str("route", st.route.ID).Err(err).Msg("history lookup failed; holding without a replay")
@@ -102,10 +117,10 @@ func (s *Server) planReplay(st *requestState, r *http.Request, positions map[str
 // client missed, from history. It reports false when the stream is over:
 // a replayed item closed it, or the client went away.
 func (s *Server) replayStream(st *requestState, r *http.Request, sub *handoff.Subscriber, sw *streamWriter, inst *grip.Instruction) bool {
-	if s.cfg.History == nil {
-		return true
+	if s.replayable() == nil || inst.Hold != grip.HoldStream || sub.OutOfStep() {
+		return true // nothing to replay, or history.go's catch-up's to do
 	}
-	positions := historyPositions(r, inst, true)
+	positions := s.historyPositions(r, inst, true)
 	if len(positions) == 0 {
 		return true
 	}
@@ -118,8 +133,8 @@ func (s *Server) replayStream(st *requestState, r *http.Request, sub *handoff.Su
 		it := &rp.Items[i]
 		v, content := sub.TakeHistory(it)
 		switch {
-		case v == handoff.Recover:
-			s.streamNeedsRecovery(st, []string{it.Channel}, "a hint in history")
+		case v == handoff.Recover: // a hint: the backend asked for a recovery
+			s.streamNeedsRecovery(st, sub, []string{it.Channel}, "a hint in history")
 		case v == handoff.Skip:
 		case it.HTTPStream.Action == grip.ActionClose:
 			st.end = "closed (history)"
@@ -140,94 +155,60 @@ func (s *Server) replayStream(st *requestState, r *http.Request, sub *handoff.Su
 	}
 	st.log.Debug().Str("route", st.route.ID).Int("items", sent).Strs("missing", rp.Missing).Msg("stream resumed from history")
 	if len(rp.Missing) > 0 {
-		s.streamNeedsRecovery(st, rp.Missing, "position not in history")
+		s.streamNeedsRecovery(st, sub, rp.Missing, "position not in history")
 	}
 	return true
 }
 
-// streamNeedsRecovery is where a stream whose client may have missed
-// items that history cannot give goes to the backend's recovery (GRIP.md
-// §5: a stream fetches its next link, with Grip-Last). The proxy has no
-// such recovery for streams yet; until it has, the gap is logged, and
-// the backend, which saw the client's Last-Event-ID with the request, is
-// the one to fill it in the initial body.
-func (s *Server) streamNeedsRecovery(st *requestState, channels []string, why string) {
+// streamNeedsRecovery hands a stream whose client may have missed items
+// that history cannot give to the backend's recovery: a stream with a
+// next link fetches it (with Grip-Last, nextlink.go). A stream without
+// one has no way to ask; the gap is logged, and the backend, which saw
+// the client's Last-Event-ID with the request, is the one to fill it.
+func (s *Server) streamNeedsRecovery(st *requestState, sub *handoff.Subscriber, channels []string, why string) {
+	if sub.RequestRecovery() {
+		st.log.Debug().Str("route", st.route.ID).Strs("channels", channels).Str("why", why).Msg("stream recovers through its next link")
+		return
+	}
 	st.log.Warn().Str("route", st.route.ID).Strs("channels", channels).Str("why", why).
 		Msg("stream client may have missed items history cannot give; left to the backend")
 }
 
-// historyOutcome is what replayResponse did.
-type historyOutcome int
-
-const (
-	// historyNone: history had nothing to say; hold as without it.
-	historyNone historyOutcome = iota
-	// historyCurrent: the client is up to date on every channel with a
-	// prev-id, so there is nothing to recover.
-	historyCurrent
-	// historyAnswered: the long-poll was answered from history, or ended
-	// for a re-request.
-	historyAnswered
-)
-
-// replayResponse answers a long-poll whose channel prev-id is behind
-// with the next item after it, from history. A prev-id that history
-// does not hold, though it holds the channel's items, means the client
-// may have missed what history no longer has: the long-poll is
-// re-requested with Grip-Last.
-func (s *Server) replayResponse(st *requestState, r *http.Request, sub *handoff.Subscriber, inst *grip.Instruction) historyOutcome {
-	if s.cfg.History == nil {
-		return historyNone
+// replayResponse answers a long-poll whose channel prev-id is behind,
+// on an instance that cannot tell, with the next item after it from
+// history, and reports true when the hold is over: answered, or ended for
+// a re-request. A prev-id that history does not hold, though it holds the
+// channel's items, means the client may have missed what history no
+// longer has: the long-poll is re-requested with Grip-Last.
+func (s *Server) replayResponse(st *requestState, r *http.Request, sub *handoff.Subscriber, inst *grip.Instruction) bool {
+	if s.replayable() == nil || sub.OutOfStep() {
+		return false // nothing to replay, or history.go's catch-up's to do
 	}
-	positions := historyPositions(r, inst, false)
+	positions := s.historyPositions(r, inst, false)
 	if len(positions) == 0 {
-		return historyNone
+		return false
 	}
 	rp, ok := s.planReplay(st, r, positions)
 	if !ok {
-		return historyNone
+		return false
 	}
 	if len(rp.Missing) > 0 {
 		st.log.Debug().Str("route", st.route.ID).Strs("channels", rp.Missing).Msg("prev-id not in history; re-requesting")
-		if s.rerequest(st, sub.LastIDs(), true) {
-			return historyAnswered
-		}
-		return historyNone
+		return s.rerequest(st, sub.LastIDs(), true)
 	}
 	for i := range rp.Items {
 		it := &rp.Items[i]
 		switch v, body := sub.TakeHistory(it); v {
 		case handoff.Send:
-			st.end = "history"
-			writePublished(st, inst, it.HTTPResponse, body)
-			return historyAnswered
+			st.end = "from history"
+			s.writePublished(st, inst, it.HTTPResponse, body)
+			return true
 		case handoff.Recover: // a hint: the backend asked for a re-request
 			if s.rerequest(st, sub.LastIDs(), false) {
-				return historyAnswered
+				return true
 			}
 		}
 	}
 	sub.CoverHistory(rp.Through)
-	if len(rp.Unknown) > 0 {
-		return historyNone
-	}
-	return historyCurrent
-}
-
-// writePublished answers a long-poll with a published http-response over
-// the hold's own response, as holdResponse does for a live one.
-func writePublished(st *requestState, inst *grip.Instruction, pub *grip.HTTPResponseFormat, body []byte) {
-	header := inst.Response.Header.Clone()
-	for k, vs := range pub.Header {
-		header[http.CanonicalHeaderKey(k)] = vs
-	}
-	if expose := header.Values("Grip-Expose-Headers"); len(expose) > 0 {
-		header = grip.KeepHeaders(header, expose)
-	}
-	grip.StripGripHeaders(header)
-	code := pub.Code
-	if code == 0 {
-		code = http.StatusOK
-	}
-	writeResponse(st, code, header, body)
+	return false
 }

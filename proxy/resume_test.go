@@ -20,17 +20,18 @@ import (
 	"github.com/gripd/gripd/handoff"
 )
 
-// fakeHistory is a handoff.History over a slice, in publish order, each
+// replayHistory is a History that can replay (handoff.Replayable) over a
+// slice, in publish order, each
 // item given the next Seq. When gate is set, lookups wait for it to
 // close: meanwhile the test publishes live items.
-type fakeHistory struct {
+type replayHistory struct {
 	mu      sync.Mutex
 	items   []grip.Item
 	gate    chan struct{}
 	lookups int
 }
 
-func (h *fakeHistory) add(items ...grip.Item) {
+func (h *replayHistory) add(items ...grip.Item) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, it := range items {
@@ -39,7 +40,7 @@ func (h *fakeHistory) add(items ...grip.Item) {
 	}
 }
 
-func (h *fakeHistory) wait(ctx context.Context, channel string) ([]grip.Item, error) {
+func (h *replayHistory) wait(ctx context.Context, channel string) ([]grip.Item, error) {
 	if h.gate != nil {
 		select {
 		case <-h.gate:
@@ -59,7 +60,7 @@ func (h *fakeHistory) wait(ctx context.Context, channel string) ([]grip.Item, er
 	return out, nil
 }
 
-func (h *fakeHistory) After(ctx context.Context, channel, lastID string, limit int) (handoff.HistoryPage, error) {
+func (h *replayHistory) After(ctx context.Context, channel, lastID string, limit int) (handoff.HistoryPage, error) {
 	items, err := h.wait(ctx, channel)
 	if err != nil || len(items) == 0 {
 		return handoff.HistoryPage{Empty: true}, err
@@ -73,7 +74,7 @@ func (h *fakeHistory) After(ctx context.Context, channel, lastID string, limit i
 	return p, nil
 }
 
-func (h *fakeHistory) Since(ctx context.Context, channel string, seq uint64, limit int) (handoff.HistoryPage, error) {
+func (h *replayHistory) AfterSeq(ctx context.Context, channel string, seq uint64, limit int) (handoff.HistoryPage, error) {
 	items, err := h.wait(ctx, channel)
 	if err != nil {
 		return handoff.HistoryPage{}, err
@@ -83,6 +84,12 @@ func (h *fakeHistory) Since(ctx context.Context, channel string, seq uint64, lim
 		i = len(items)
 	}
 	return fakePage(items[i:], seq, limit), nil
+}
+
+// Since is the catch-up (History): all the items after the id.
+func (h *replayHistory) Since(ctx context.Context, channel, after string) ([]grip.Item, bool, error) {
+	p, err := h.After(ctx, channel, after, 1<<20)
+	return p.Items, p.Found, err
 }
 
 func fakePage(after []grip.Item, from uint64, limit int) handoff.HistoryPage {
@@ -146,7 +153,7 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-func newHistoryFixture(t *testing.T, backend string, hist handoff.History) *historyFixture {
+func newHistoryFixture(t *testing.T, backend string, hist History) *historyFixture {
 	t.Helper()
 	u, err := url.Parse(backend)
 	if err != nil {
@@ -193,7 +200,7 @@ func closeItem(channel string) grip.Item {
 // before its position or that history already gave are not sent again.
 // History is read while live items arrive, as it would be under load.
 func TestResumeStreamWithLastEventID(t *testing.T) {
-	hist := &fakeHistory{gate: make(chan struct{})}
+	hist := &replayHistory{gate: make(chan struct{})}
 	for _, id := range []string{"1", "2", "3", "4", "5"} {
 		hist.add(sseItem("c", id))
 	}
@@ -217,7 +224,7 @@ func TestResumeStreamWithLastEventID(t *testing.T) {
 // position of an id on one channel places the client on the others of
 // the stream too.
 func TestResumeStreamWithLastEventIDQueryOnTwoChannels(t *testing.T) {
-	hist := &fakeHistory{}
+	hist := &replayHistory{}
 	hist.add(sseItem("a", "1"), sseItem("b", "x1"), sseItem("a", "2"), sseItem("b", "x2"))
 	b := streamBackend(t, "a", http.Header{"Grip-Channel": {"a", "b"}})
 	f := newHistoryFixture(t, b.URL, hist)
@@ -235,7 +242,7 @@ func TestResumeStreamWithLastEventIDQueryOnTwoChannels(t *testing.T) {
 // A Last-Event-ID that history does not hold: nothing is replayed, the
 // stream goes on live, and the gap is reported for the backend to fill.
 func TestResumeStreamUnknownIDFallsBack(t *testing.T) {
-	hist := &fakeHistory{}
+	hist := &replayHistory{}
 	hist.add(sseItem("c", "5"))
 	f := newHistoryFixture(t, streamBackend(t, "c", nil).URL, hist)
 	done := make(chan *http.Response, 1)
@@ -253,7 +260,7 @@ func TestResumeStreamUnknownIDFallsBack(t *testing.T) {
 
 // Without Last-Event-ID or prev-id, history is not consulted.
 func TestStreamWithoutPositionSkipsHistory(t *testing.T) {
-	hist := &fakeHistory{}
+	hist := &replayHistory{}
 	hist.add(sseItem("c", "1"))
 	f := newHistoryFixture(t, streamBackend(t, "c", nil).URL, hist)
 	done := make(chan *http.Response, 1)
@@ -268,32 +275,68 @@ func TestStreamWithoutPositionSkipsHistory(t *testing.T) {
 	}
 }
 
-// A stream hold whose channel prev-id is behind gets the items after it
-// from history (and the chain then follows from the last of them).
+// A stream hold whose channel prev-id is behind, on an instance that
+// does not know the channel's last id, gets the items after it from
+// history, and its chain follows on from the last of them: its next link
+// is not fetched.
 func TestResumeStreamWithPrevID(t *testing.T) {
-	hist := &fakeHistory{}
+	hist := &replayHistory{}
 	for _, id := range []string{"1", "2", "3"} {
 		hist.add(sseItem("c", id))
 	}
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	rb := newRecordingBackend(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Grip-Hold", "stream")
 		w.Header().Set("Grip-Channel", "c; prev-id=1")
+		w.Header().Set("Grip-Link", "</next>; rel=next")
 		io.WriteString(w, ":held\n\n")
 	})
-	f := newHistoryFixture(t, b.URL, hist)
+	f := newHistoryFixture(t, rb.url, hist)
 	done := make(chan *http.Response, 1)
 	go func() { done <- get(t, f.proxy.URL+"/", nil) }()
 	waitSubscribers(t, f.hub, "c", 1)
-	f.hub.Deliver([]grip.Item{closeItem("c")})
-	if got, want := readStream(t, <-done), ":held\n\n"+events("c", "2", "3"); got != want {
+	next := live(sseItem("c", "4"), 4)
+	next.PrevID = "3"
+	end := closeItem("c")
+	end.PrevID = "4" // in the chain, or it would be a gap to recover
+	f.hub.Deliver([]grip.Item{next, end})
+	if got, want := readStream(t, <-done), ":held\n\n"+events("c", "2", "3", "4"); got != want {
 		t.Fatalf("client got %q, want %q", got, want)
+	}
+	if n := len(rb.requests()); n != 1 {
+		t.Fatalf("backend saw %d requests, want 1 (no link fetch)", n)
+	}
+}
+
+// A stream with a next link whose prev-id history does not hold
+// recovers through its link, with Grip-Last.
+func TestResumeStreamUnknownPrevIDFetchesLink(t *testing.T) {
+	hist := &replayHistory{}
+	hist.add(sseItem("c", "7"))
+	rb := newRecordingBackend(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 0 {
+			w.Header().Set("Grip-Hold", "stream")
+			w.Header().Set("Grip-Channel", "c; prev-id=aged-out")
+			w.Header().Set("Grip-Link", "</next>; rel=next")
+			io.WriteString(w, ":held\n\n")
+			return
+		}
+		io.WriteString(w, "caught up by the backend\n") // no hold, no link: the stream is complete
+	})
+	f := newHistoryFixture(t, rb.url, hist)
+	resp := get(t, f.proxy.URL+"/", nil)
+	if got := readStream(t, resp); got != ":held\n\ncaught up by the backend\n" {
+		t.Fatalf("client got %q", got)
+	}
+	reqs := rb.requests()
+	if len(reqs) != 2 || reqs[1].path != "/next" || !slices.Equal(reqs[1].gripLast, []string{"c; last-id=aged-out"}) {
+		t.Fatalf("requests %+v, want the link fetched with Grip-Last c; last-id=aged-out", reqs)
 	}
 }
 
 // A long-poll whose prev-id is behind is answered at once with the next
 // item from history; the backend is asked once.
 func TestLongPollAnsweredFromHistory(t *testing.T) {
-	hist := &fakeHistory{}
+	hist := &replayHistory{}
 	for _, id := range []string{"1", "2", "3"} {
 		hist.add(sseItem("lp", id))
 	}
@@ -312,7 +355,7 @@ func TestLongPollAnsweredFromHistory(t *testing.T) {
 // item; a lagging live copy of its own last item is not taken for a break
 // in its chain (which would re-request the backend).
 func TestLongPollUpToDateWaits(t *testing.T) {
-	hist := &fakeHistory{}
+	hist := &replayHistory{}
 	hist.add(sseItem("lp", "1"), sseItem("lp", "2"))
 	rb := newRecordingBackend(t, func(n int, w http.ResponseWriter, r *http.Request) { holdAnswer(w, "lp", "2") })
 	f := newHistoryFixture(t, rb.url, hist)
@@ -336,7 +379,7 @@ func TestLongPollUpToDateWaits(t *testing.T) {
 // A long-poll whose prev-id history does not hold falls back on the
 // backend: it is re-requested with Grip-Last.
 func TestLongPollUnknownPrevIDIsReRequested(t *testing.T) {
-	hist := &fakeHistory{}
+	hist := &replayHistory{}
 	hist.add(sseItem("lp", "7"))
 	rb := newRecordingBackend(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		if n == 0 {
@@ -359,7 +402,7 @@ func TestLongPollUnknownPrevIDIsReRequested(t *testing.T) {
 // A history that fails to answer leaves the hold as it would be without
 // history, and says so in the log.
 func TestHistoryFailureHoldsWithoutReplay(t *testing.T) {
-	hist := &fakeHistory{gate: make(chan struct{})} // never opens: lookups time out
+	hist := &replayHistory{gate: make(chan struct{})} // never opens: lookups time out
 	b := streamBackend(t, "c", nil)
 	u, _ := url.Parse(b.URL)
 	table, err := NewTable([]Route{{Backends: []Backend{{URL: u}}}})

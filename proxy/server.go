@@ -49,15 +49,14 @@ type Config struct {
 	// again; it doubles with each retry (5 at most). Default 1s, as in
 	// Pushpin.
 	LinkRetryDelay time.Duration
+	// History, when set, catches up connections that missed items before
+	// their backend is asked (history.go). Default none.
+	History History
 
-	// History, when set, is the fleet's history: a client that comes back
-	// with Last-Event-ID, or a hold whose channel prev-id is behind, is
-	// first given what it missed from it (resume.go). Default nil: off.
-	History handoff.History
-	// HistoryLimit caps the items replayed to one connection from one
-	// channel's history. Default 1000.
+	// HistoryLimit caps the items replayed from one channel's history to a
+	// connection that resumes (resume.go). Default 1000.
 	HistoryLimit int
-	// HistoryTimeout bounds the history lookups of one replay. Default 5s.
+	// HistoryTimeout bounds the history lookups of one resume. Default 5s.
 	HistoryTimeout time.Duration
 }
 

@@ -34,6 +34,8 @@ type fixtureOpts struct {
 	queueSize      int
 	log            io.Writer // when set, the server logs here at debug level
 	observer       Observer
+	linkRetryDelay time.Duration
+	history        History
 }
 
 func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
@@ -58,7 +60,8 @@ func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
 	srv, err := NewServer(Config{
 		Table: table, Hub: hub, SigIss: "test-iss", SigKey: []byte(testKey),
 		BackendTimeout: opts.backendTimeout, WriteTimeout: opts.writeTimeout,
-		DialTimeout: time.Second, Log: log, Observer: opts.observer,
+		DialTimeout: time.Second, Log: log, Observer: opts.observer, LinkRetryDelay: opts.linkRetryDelay,
+		History: opts.history,
 	})
 	if err != nil {
 		t.Fatal(err)

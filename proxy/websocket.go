@@ -110,6 +110,9 @@ func (ws *wsSession) accepted(conn *websocket.Conn, r *http.Request) {
 	ws.st.parked = true
 	ws.entry = newAccessEntry(r, ws.st, ws.st.start)
 	ws.sub = ws.srv.cfg.Hub.Subscribe(handoff.KindWebSocket, nil)
+	ws.mu.Lock()
+	ws.sub.SetMeta(ws.meta) // the filters' subscription meta, kept in step by applyReplyHeaders and set-meta
+	ws.mu.Unlock()
 	ws.srv.cfg.Observer.HoldStarted(ws.route.ID, handoff.KindWebSocket)
 }
 

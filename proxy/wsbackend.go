@@ -98,6 +98,9 @@ func (ws *wsSession) postEvents(events []grip.WSEvent) (*wsResponse, []grip.WSEv
 func (ws *wsSession) applyReplyHeaders(h http.Header) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
+	if ws.sub != nil { // after the handshake; accepted() passes the first meta on
+		defer ws.sub.SetMeta(ws.meta)
+	}
 	for k, vs := range h {
 		if name, ok := strings.CutPrefix(k, "Set-Meta-"); ok && name != "" {
 			if len(vs) == 0 || vs[0] == "" {
@@ -367,6 +370,7 @@ func (ws *wsSession) control(data []byte) string {
 	switch c.Type {
 	case "subscribe":
 		if len(ws.sub.Channels()) < wsMaxSubscriptions {
+			ws.sub.SetChannelFilters(c.Channel, c.Filters)
 			hub.Join(ws.sub, c.Channel)
 		}
 	case "unsubscribe":
@@ -383,6 +387,7 @@ func (ws *wsSession) control(data []byte) string {
 		} else {
 			delete(ws.meta, c.Name)
 		}
+		ws.sub.SetMeta(ws.meta) // what the filters read
 		ws.mu.Unlock()
 	case "keep-alive":
 		ws.setClientKeepAlive(c)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -57,7 +58,17 @@ func (ws *wsSession) deliverLoop() {
 	for !ws.ended.Load() && !ws.closing.Load() {
 		select {
 		case it := <-ws.sub.C():
-			if !ws.deliver(it.WSMessage) {
+			v, content := ws.sub.Take(it)
+			if v != handoff.Send {
+				continue // a filter dropped it
+			}
+			f := it.WSMessage
+			if f.Action == grip.ActionSend && !bytes.Equal(content, f.Content) {
+				filtered := *f
+				filtered.Content = content
+				f = &filtered
+			}
+			if !ws.deliver(f) {
 				ws.conn.CloseNow() // a failed write leaves no usable connection
 				ws.finish("write")
 				return

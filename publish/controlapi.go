@@ -36,15 +36,15 @@ type ControlConfig struct {
 // Where it differs from Pushpin on purpose: it can require auth; it
 // accepts a chunked body without Content-Length (Pushpin answers 411,
 // but a publisher that streams its body has done nothing wrong); it
-// ignores a query string on /publish/ (Pushpin answers 404); it does not
-// send "Connection: close", so a publisher can keep its connection for
-// the next publish; and it has no POST /recover (gripd keeps no state a
-// recover would reload), which is a 404.
+// ignores a query string on /publish/ (Pushpin answers 404); and it does
+// not send "Connection: close", so a publisher can keep its connection for
+// the next publish. POST /recover (recover.go) answers after the broker
+// took it, too, and needs the same auth.
 type ControlAPI struct {
-	cfg       ControlConfig
-	broker    Broker
-	log       zerolog.Logger
-	auth      atomic.Pointer[authCheck] // see SetAuth
+	cfg    ControlConfig
+	broker Broker
+	log    zerolog.Logger
+	auth   atomic.Pointer[authCheck] // see SetAuth
 
 	ok, badRequest, unauthorized, failed atomic.Int64 // see PublishStats
 }
@@ -119,6 +119,8 @@ func (c *ControlAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusOK, "Pushpin API\n")
 	case "/publish":
 		c.servePublish(w, r, asJSON)
+	case "/recover":
+		c.serveRecover(w, r, asJSON)
 	default:
 		writeText(w, http.StatusNotFound, "Not Found\n")
 	}
@@ -127,15 +129,7 @@ func (c *ControlAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // servePublish handles /publish/: auth, method, body, parse, broker.
 func (c *ControlAPI) servePublish(w http.ResponseWriter, r *http.Request, asJSON bool) {
 	if !c.authorized(r) {
-		// The challenge names the scheme a publisher should use: Bearer
-		// when a JWT key is configured, else Basic.
-		if c.auth.Load().jwtParser != nil {
-			w.Header().Set("WWW-Authenticate", "Bearer")
-		} else {
-			w.Header().Set("WWW-Authenticate", `Basic realm="gripd", charset="UTF-8"`)
-		}
-		c.unauthorized.Add(1)
-		writeText(w, http.StatusUnauthorized, "Unauthorized\n")
+		c.challenge(w)
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -194,6 +188,18 @@ func (c *ControlAPI) servePublish(w http.ResponseWriter, r *http.Request, asJSON
 		return
 	}
 	writeText(w, http.StatusOK, "Published\n")
+}
+
+// challenge answers 401. It names the scheme a publisher should use:
+// Bearer when a JWT key is configured, else Basic.
+func (c *ControlAPI) challenge(w http.ResponseWriter) {
+	if c.auth.Load().jwtParser != nil {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+	} else {
+		w.Header().Set("WWW-Authenticate", `Basic realm="gripd", charset="UTF-8"`)
+	}
+	c.unauthorized.Add(1)
+	writeText(w, http.StatusUnauthorized, "Unauthorized\n")
 }
 
 // authorized reports whether r carries credentials the config accepts.

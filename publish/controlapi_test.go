@@ -131,7 +131,7 @@ func TestControlAPIStatuses(t *testing.T) {
 		{"PUT on publish", func() reply { return send(t, srv, "PUT", "/publish", strings.NewReader(validBody)) }, 405, "Method not allowed: PUT.\n"},
 		{"unknown path", func() reply { return send(t, srv, "GET", "/nope", nil) }, 404, "Not Found\n"},
 		{"below publish", func() reply { return send(t, srv, "POST", "/publish/x", strings.NewReader(validBody)) }, 404, "Not Found\n"},
-		{"recover is not offered", func() reply { return send(t, srv, "POST", "/recover", nil) }, 404, "Not Found\n"},
+		{"recover with a broker that cannot", func() reply { return send(t, srv, "POST", "/recover", nil) }, 404, "Not Found\n"},
 		{"form content type is ignored", func() reply {
 			return send(t, srv, "POST", "/publish/", strings.NewReader(validBody), "Content-Type", "application/x-www-form-urlencoded")
 		}, 200, "Published\n"},

@@ -13,7 +13,8 @@ import (
 	"github.com/gripd/gripd/handoff"
 )
 
-// This file reads the history stream back (handoff.History) with
+// This file reads the history stream back (handoff.Replayable, and the
+// proxy's catch-up, Since) with
 // JetStream's direct gets: plain requests any connection can make, one
 // per batch of messages, that leave no consumer behind on the server.
 //
@@ -39,7 +40,7 @@ type directRequest struct {
 	Batch   int    `json:"batch,omitempty"`
 }
 
-var _ handoff.History = (*JetStreamHistory)(nil)
+var _ handoff.Replayable = (*JetStreamHistory)(nil)
 
 // After returns the items published on channel after the item whose id
 // is lastID, oldest first, at most limit.
@@ -106,9 +107,9 @@ func (h *JetStreamHistory) After(ctx context.Context, channel, lastID string, li
 	}
 }
 
-// Since returns the items published on channel after position seq,
+// AfterSeq returns the items published on channel after position seq,
 // oldest first, at most limit.
-func (h *JetStreamHistory) Since(ctx context.Context, channel string, seq uint64, limit int) (handoff.HistoryPage, error) {
+func (h *JetStreamHistory) AfterSeq(ctx context.Context, channel string, seq uint64, limit int) (handoff.HistoryPage, error) {
 	if err := h.b.awaitInterest(ctx, channel); err != nil {
 		return handoff.HistoryPage{}, err
 	}
@@ -120,6 +121,30 @@ func (h *JetStreamHistory) Since(ctx context.Context, channel string, seq uint64
 	p, err := h.page(channel, msgs, seq, limit)
 	p.Found, p.At = false, 0
 	return p, err
+}
+
+// Since is the proxy's catch-up of a connection that missed items
+// (proxy.History): the items published on channel after the one whose id
+// is after, oldest first. ok is false when history does not hold that
+// id, or holds more after it than MaxItemsPerChannel: the connection then
+// recovers through its backend.
+func (h *JetStreamHistory) Since(ctx context.Context, channel, after string) (items []grip.Item, ok bool, err error) {
+	limit := h.cfg.MaxItemsPerChannel
+	p, err := h.After(ctx, channel, after, limit)
+	if err != nil || !p.Found {
+		return nil, false, err
+	}
+	items = p.Items
+	for p.More && len(items) <= limit {
+		if p, err = h.AfterSeq(ctx, channel, p.Through, limit); err != nil {
+			return nil, false, err
+		}
+		items = append(items, p.Items...)
+	}
+	if len(items) > limit {
+		return nil, false, nil
+	}
+	return items, true, nil
 }
 
 // page turns the stored messages after position from into a page of at

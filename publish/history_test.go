@@ -57,9 +57,17 @@ func TestHistoryAfter(t *testing.T) {
 	if err != nil || idsOf(p.Items) != "2,3" || !p.More {
 		t.Fatalf("after 1, at most 2: %q more %v err %v", idsOf(p.Items), p.More, err)
 	}
-	p, err = h.Since(ctx, channel, p.Through, 2)
+	p, err = h.AfterSeq(ctx, channel, p.Through, 2)
 	if err != nil || idsOf(p.Items) != "4,5" || p.More || p.Found {
-		t.Fatalf("since: %q more %v found %v err %v", idsOf(p.Items), p.More, p.Found, err)
+		t.Fatalf("after a position: %q more %v found %v err %v", idsOf(p.Items), p.More, p.Found, err)
+	}
+	// The proxy's catch-up.
+	items, ok, err := h.Since(ctx, channel, "3")
+	if err != nil || !ok || idsOf(items) != "4,5" {
+		t.Fatalf("since 3: %q ok %v err %v", idsOf(items), ok, err)
+	}
+	if _, ok, err := h.Since(ctx, channel, "unknown"); err != nil || ok {
+		t.Fatalf("since an unknown id: ok %v err %v", ok, err)
 	}
 
 	p, err = h.After(ctx, channel, "unknown", 100)

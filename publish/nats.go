@@ -111,6 +111,9 @@ func NewNATSBroker(cfg NATSConfig, hub *handoff.Hub, log zerolog.Logger) (*NATSB
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.reconnects.Add(1)
+			// Items published meanwhile were missed: the last ids sequencing
+			// knows may be stale, and must not hold back what comes now.
+			hub.ForgetLastIDs()
 			log.Info().Str("server", nc.ConnectedUrlRedacted()).Msg("NATS reconnected; subscriptions restored")
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
@@ -151,6 +154,10 @@ func NewNATSBroker(cfg NATSConfig, hub *handoff.Hub, log zerolog.Logger) (*NATSB
 	if _, err := nc.Subscribe(ChannelsSubject(cfg.SubjectPrefix), b.answerChannels); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("nats subscribe %s: %w", ChannelsSubject(cfg.SubjectPrefix), err)
+	}
+	if _, err := nc.Subscribe(RecoverSubject(cfg.SubjectPrefix), b.recoverFromNATS); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("nats subscribe %s: %w", RecoverSubject(cfg.SubjectPrefix), err)
 	}
 	b.wg.Add(1)
 	go b.deliverLoop()
@@ -297,6 +304,9 @@ func (b *NATSBroker) lingerEnded(channel string, l *linger) {
 		_ = sub.Unsubscribe()
 		delete(b.subs, channel)
 		delete(b.ready, channel)
+		// From now on this instance misses the channel's items: what
+		// sequencing knows of it would go stale.
+		b.hub.ForgetChannel(channel)
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 //	                      puts its items on their channel subjects
 //	gripd.admin.channels  a request every instance answers with its channel
 //	                      counts (see clusterchannels.go)
+//	gripd.recover         a control API's POST /recover, for every instance
+//	                      (see recover.go)
 //
 // A channel name is its own token when it is made only of ASCII letters,
 // digits, '-' and '_' (so "news" is gripd.ch.news and stays readable in

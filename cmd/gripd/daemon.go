@@ -64,7 +64,7 @@ func startDaemon(cfg *Config, table *proxy.Table, src *configSource, reusePort b
 	var broker publish.Broker = &publish.LocalBroker{Hub: d.hub}
 	var natsUp natsLink // stays nil without NATS
 	// history stays nil unless history is on (history.go).
-	var history handoff.History
+	var history proxy.History
 	natsCfg := cfg.NATS.Client
 	if cfg.NATS.Embedded.Listen != "" {
 		embedded, cleanup, err := withHistoryStore(cfg.NATS.Embedded, cfg.History)

@@ -79,6 +79,7 @@ type statsCollector struct {
 
 	held, channels, received, delivered, dropped, slow *prometheus.Desc
 	publishes, natsConnected, natsReconnects           *prometheus.Desc
+	sequencing                                         *prometheus.Desc
 }
 
 func newStatsCollector(hub *handoff.Hub, api *publish.ControlAPI, nats natsLink) *statsCollector {
@@ -102,11 +103,13 @@ func newStatsCollector(hub *handoff.Hub, api *publish.ControlAPI, nats natsLink)
 			"1 while the connection to NATS is up, else 0.", nil, nil),
 		natsReconnects: prometheus.NewDesc("gripd_nats_reconnects_total",
 			"Times the connection to NATS was lost and came back.", nil, nil),
+		sequencing: prometheus.NewDesc("gripd_sequencing_total",
+			"What id/prev-id sequencing did with published items, by event: duplicate (a repeated id, dropped), waited (came before its predecessor), timed_out (of those, sent after the wait without it), overflow (dropped: too many waiting).", []string{"event"}, nil),
 	}
 }
 
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.held, c.channels, c.received, c.delivered, c.dropped, c.slow, c.publishes} {
+	for _, d := range []*prometheus.Desc{c.held, c.channels, c.received, c.delivered, c.dropped, c.slow, c.publishes, c.sequencing} {
 		ch <- d
 	}
 	if c.nats != nil {
@@ -137,6 +140,10 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	byFormat(c.delivered, st.DeliveredByFormat)
 	byFormat(c.dropped, st.Dropped)
 	counter(c.slow, st.Slow)
+	counter(c.sequencing, st.Sequence.Duplicates, "duplicate")
+	counter(c.sequencing, st.Sequence.Waited, "waited")
+	counter(c.sequencing, st.Sequence.TimedOut, "timed_out")
+	counter(c.sequencing, st.Sequence.Overflow, "overflow")
 
 	ps := c.api.PublishStats()
 	counter(c.publishes, ps.OK, "ok")

@@ -87,6 +87,10 @@ func TestMetricsFromCounts(t *testing.T) {
 		`gripd_items_delivered_total{format="ws-message"} 0`,
 		`gripd_deliveries_dropped_total{format="http-stream"} 0`,
 		`gripd_slow_subscribers_disconnected_total 0`,
+		`gripd_sequencing_total{event="duplicate"} 0`,
+		`gripd_sequencing_total{event="waited"} 0`,
+		`gripd_sequencing_total{event="timed_out"} 0`,
+		`gripd_sequencing_total{event="overflow"} 0`,
 		`gripd_publish_requests_total{result="ok"} 0`,
 		`gripd_publish_requests_total{result="bad_request"} 0`,
 		`gripd_publish_requests_total{result="unauthorized"} 0`,
@@ -144,6 +148,19 @@ func TestMetricsFromCounts(t *testing.T) {
 		`gripd_deliveries_dropped_total{format="http-stream"}`: "3",
 		`gripd_slow_subscribers_disconnected_total`:            "1",
 	})
+
+	// Sequencing: a repeated id is dropped, an item ahead of its
+	// predecessor waits (on a channel that has a listener).
+	seq := f.hub.Subscribe(handoff.KindStream, []string{"seq"})
+	idItem := func(id, prev string) grip.Item {
+		return grip.Item{Channel: "seq", ID: id, PrevID: prev, HTTPStream: &grip.HTTPStreamFormat{Action: grip.ActionSend}}
+	}
+	f.hub.Deliver([]grip.Item{idItem("1", ""), idItem("1", ""), idItem("3", "2")})
+	checkMetrics(t, f.a, map[string]string{
+		`gripd_sequencing_total{event="duplicate"}`: "1",
+		`gripd_sequencing_total{event="waited"}`:    "1",
+	})
+	f.hub.Unsubscribe(seq)
 
 	// Released, they are no longer counted as held.
 	f.hub.Unsubscribe(s)

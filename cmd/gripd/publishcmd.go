@@ -41,9 +41,12 @@ func publishCommand(args []string, stdin io.Reader, gripURL string, stdout, stde
 		gripURL = defaultControlURL
 	}
 	baseURL := fs.String("url", gripURL, "control API base URL (default $GRIP_URL, else "+defaultControlURL+")")
-	id := fs.String("id", "", "item id")
-	prevID := fs.String("prev-id", "", "id of the item this one follows")
+	id := fs.String("id", "", "item id (a repeat on the channel within 60s is dropped)")
+	prevID := fs.String("prev-id", "", "id of the item this one follows (gripd delivers the channel's items in that order)")
+	noSeq := fs.Bool("no-seq", false, "deliver at once, whatever the prev-id")
+	sender := fs.String("sender", "", "the publish meta \"sender\" (a skip-self filter drops the item for this user)")
 	closeAll := fs.Bool("close", false, "close streams and WebSockets on the channel instead of sending content")
+	hint := fs.Bool("hint", false, "send a hint instead of content: long-polls are re-requested, streams fetch their next link")
 	noEOL := fs.Bool("no-eol", false, "do not add a newline to the HTTP content")
 	key := fs.String("key", "", "sign a bearer token with this key (\"base64:...\" for a binary key)")
 	iss := fs.String("iss", "", "iss claim of the bearer token (with --key)")
@@ -72,9 +75,13 @@ func publishCommand(args []string, stdin io.Reader, gripURL string, stdout, stde
 		fmt.Fprintln(stderr, "gripd publish: --iss needs --key")
 		return 2
 	}
+	if *hint && *closeAll {
+		fmt.Fprintln(stderr, "gripd publish: give --hint or --close, not both")
+		return 2
+	}
 
 	var content []byte
-	if !*closeAll {
+	if !*closeAll && !*hint {
 		if fs.NArg() == 2 {
 			content = []byte(fs.Arg(1))
 		} else {
@@ -89,7 +96,20 @@ func publishCommand(args []string, stdin io.Reader, gripURL string, stdout, stde
 		}
 	}
 
-	body, err := json.Marshal(map[string]any{"items": []any{publishItem(fs.Arg(0), *id, *prevID, content, *closeAll, !*noEOL)}})
+	item := publishItem(fs.Arg(0), *id, *prevID, content, *closeAll, !*noEOL)
+	if *hint {
+		item["formats"] = map[string]any{
+			"http-response": map[string]any{"action": "hint"},
+			"http-stream":   map[string]any{"action": "hint"},
+		}
+	}
+	if *noSeq {
+		item["no-seq"] = true
+	}
+	if *sender != "" {
+		item["meta"] = map[string]string{"sender": *sender}
+	}
+	body, err := json.Marshal(map[string]any{"items": []any{item}})
 	if err != nil {
 		fmt.Fprintf(stderr, "gripd publish: %v\n", err)
 		return 1

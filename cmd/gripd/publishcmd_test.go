@@ -137,6 +137,26 @@ func TestPublishCommandClose(t *testing.T) {
 	}
 }
 
+func TestPublishCommandHintNoSeqSender(t *testing.T) {
+	pt := newPublishTarget(t, 200, "Published\n")
+	if code, _, stderr := runWith("", pt.srv.URL, "--hint", "--no-seq", "--sender", "alice", "c"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	want := map[string]any{
+		"channel": "c", "no-seq": true, "meta": map[string]any{"sender": "alice"},
+		"formats": map[string]any{
+			"http-response": map[string]any{"action": "hint"},
+			"http-stream":   map[string]any{"action": "hint"},
+		},
+	}
+	if got := pt.item(t); !reflect.DeepEqual(got, want) {
+		t.Errorf("item\n got %v\nwant %v", got, want)
+	}
+	if code, _, _ := runWith("", pt.srv.URL, "--hint", "--close", "c"); code != 2 {
+		t.Errorf("--hint with --close: exit %d, want 2", code)
+	}
+}
+
 func TestPublishCommandAuth(t *testing.T) {
 	pt := newPublishTarget(t, 200, "Published\n")
 

@@ -1,0 +1,335 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/handoff"
+)
+
+// This file is a stream's next link (Grip-Link: <url>; rel=next;
+// timeout=N), as Pushpin follows it: gripd GETs the link with a Grip-Last
+// header for each channel that has a prev-id, appends the body to the
+// stream, and applies the GRIP headers of the answer: a stream hold
+// replaces the stream's channels, prev-ids, filters, meta, keep-alive and
+// link; no hold with a link is followed at once; no hold and no link ends
+// the stream. The link is fetched when the stream falls out of step (its
+// prev-id is not its channel's last id as it begins, or an item breaks
+// its chain), on a hint, on /recover, and every timeout unless every
+// channel had traffic meanwhile.
+//
+// Fetches are never shared between streams, not even identical ones:
+// Pushpin shares them, and mixes up streams with different Grip-Last
+// (its issue #47692).
+
+// linkRetries is how often a failed fetch is tried again, before any of
+// its body reached the client (Pushpin: 1, 2, 4, 8, 16 s).
+const linkRetries = 5
+
+// Ends of a linked stream besides handoff's.
+const (
+	endLinkFailed handoff.StreamEnd = "link failed" // the link could not be fetched (retries spent) or its answer was unusable
+	endNoLink     handoff.StreamEnd = "no link"     // prev-ids need a next link to recover through, and there is none
+)
+
+// linkError says why a fetch failed and whether trying again may help.
+type linkError struct {
+	err    error
+	retry  bool // nothing was written and the backend may answer next time
+	client bool // writing to the client failed
+}
+
+func (e *linkError) Error() string { return e.err.Error() }
+func (e *linkError) Unwrap() error { return e.err }
+
+// linkedStream is a held stream with a next link (or one that needs one:
+// a channel with a prev-id).
+type linkedStream struct {
+	srv  *Server
+	st   *requestState
+	ctx  context.Context
+	sw   *streamWriter
+	sub  *handoff.Subscriber
+	link *url.URL // nil: none (then hints and recoveries have nothing to fetch)
+	poll time.Duration
+	ka   *grip.KeepAlive
+}
+
+// setLink takes inst's next link, resolved against base.
+func (ls *linkedStream) setLink(inst *grip.Instruction, base *url.URL) error {
+	ls.link, ls.poll = nil, 0
+	l := inst.NextLink()
+	if l == nil {
+		return nil
+	}
+	u, err := grip.ResolveLink(base, l.URL)
+	if err != nil {
+		return err
+	}
+	ls.link, ls.poll = u, l.Timeout
+	return nil
+}
+
+// followLinks holds a stream that has (or needs) a next link until it
+// ends, fetching the link whenever it is due.
+func (s *Server) followLinks(st *requestState, r *http.Request, sw *streamWriter, sub *handoff.Subscriber, inst *grip.Instruction) (handoff.StreamEnd, error) {
+	ls := &linkedStream{srv: s, st: st, ctx: r.Context(), sw: sw, sub: sub, ka: inst.KeepAlive}
+	if err := ls.setLink(inst, clientURL(r)); err != nil {
+		return endLinkFailed, err
+	}
+	if ls.link == nil {
+		return endNoLink, errors.New("a channel has a prev-id but there is no next link")
+	}
+	// A response without a hold but with a link is followed at once; a
+	// stream that is out of step as it begins recovers at once.
+	reason := handoff.StreamEnd("")
+	if sub.OutOfStep() {
+		reason = handoff.EndOutOfStep
+	}
+	due := reason != "" || inst.Hold == grip.HoldNone
+	for {
+		if !due {
+			end, err := handoff.HoldStreamWith(ls.ctx, sub, sw, handoff.StreamConfig{KeepAlive: ls.ka, LinkTimeout: ls.poll})
+			if end != handoff.EndLink && end != handoff.EndHint && end != handoff.EndOutOfStep {
+				return end, err
+			}
+			reason = end
+		}
+		if reason == handoff.EndOutOfStep {
+			if end, caught, err := ls.catchUp(); caught {
+				if end != "" {
+					return end, err
+				}
+				due, reason = false, ""
+				continue // history brought it in step: no fetch
+			}
+		}
+		if ls.link == nil {
+			due, reason = false, ""
+			continue // nothing to fetch
+		}
+		if reason == handoff.EndLink || reason == handoff.EndOutOfStep {
+			if err := s.pace(ls.ctx); err != nil {
+				return handoff.EndClient, nil
+			}
+		}
+		inst, err := ls.fetch()
+		if err != nil {
+			var le *linkError
+			if errors.As(err, &le) && le.client {
+				return handoff.EndWrite, err
+			}
+			if ls.ctx.Err() != nil {
+				return handoff.EndClient, nil
+			}
+			return endLinkFailed, err
+		}
+		base := ls.link
+		ls.ka = inst.KeepAlive
+		if err := ls.setLink(inst, base); err != nil {
+			return endLinkFailed, err
+		}
+		switch {
+		case inst.Hold == grip.HoldStream:
+			s.cfg.Hub.UpdateHold(sub, inst.Channels, inst.Meta)
+			if ls.link == nil && channelsWithPrevID(inst.Channels) {
+				return endNoLink, errors.New("a channel has a prev-id but there is no next link")
+			}
+			due = false
+		case ls.link == nil:
+			return handoff.EndClosed, nil // no hold, no link: the stream is complete
+		default:
+			due = true // no hold but a link: go on at once
+		}
+		reason = ""
+	}
+}
+
+// catchUp writes what the stream missed from history (history.go).
+// caught is false when history cannot tell: the link is fetched instead.
+// end is set when the stream ended meanwhile (a published close, a
+// failed write).
+func (ls *linkedStream) catchUp() (end handoff.StreamEnd, caught bool, err error) {
+	wrote := false
+	caught = ls.srv.catchUp(ls.ctx, ls.st, ls.sub, func(it *grip.Item, content []byte) bool {
+		f := it.HTTPStream
+		switch {
+		case f == nil:
+			return true
+		case f.Action == grip.ActionClose:
+			end = handoff.EndClosed
+			return false
+		}
+		if _, err = ls.sw.Write(content); err != nil {
+			end = handoff.EndWrite
+			return false
+		}
+		wrote = true
+		return true
+	})
+	if wrote && end == "" {
+		if err = ls.sw.Flush(); err != nil {
+			end = handoff.EndWrite
+		}
+	}
+	return end, caught, err
+}
+
+// clientURL is the URL the client asked for, which relative links
+// resolve against.
+func clientURL(r *http.Request) *url.URL {
+	u := *r.URL
+	u.Scheme, u.Host = "http", r.Host
+	if r.TLS != nil {
+		u.Scheme = "https"
+	}
+	return &u
+}
+
+// fetch gets the link, retrying with backoff as long as nothing of the
+// answer reached the client, and appends its body to the stream.
+func (ls *linkedStream) fetch() (*grip.Instruction, error) {
+	delay := ls.srv.cfg.LinkRetryDelay
+	for attempt := 0; ; attempt++ {
+		inst, wrote, err := ls.fetchOnce()
+		if err == nil {
+			return inst, nil
+		}
+		var le *linkError
+		if wrote || attempt >= linkRetries || !errors.As(err, &le) || !le.retry || ls.ctx.Err() != nil {
+			return nil, err
+		}
+		ls.st.log.Debug().Str("route", ls.st.route.ID).Str("link", ls.link.Redacted()).Err(err).Dur("retry_in", delay).Msg("next link failed; trying again")
+		t := time.NewTimer(delay + rand.N(delay))
+		select {
+		case <-t.C:
+		case <-ls.ctx.Done():
+			t.Stop()
+			return nil, ls.ctx.Err()
+		}
+		delay *= 2
+	}
+}
+
+// fetchOnce makes one request for the link. wrote says whether any of
+// its body reached the client (then it is never tried again).
+func (ls *linkedStream) fetchOnce() (inst *grip.Instruction, wrote bool, err error) {
+	resp, err := ls.srv.getLink(ls.ctx, ls.st, ls.link, ls.sub.LastIDs())
+	if err != nil {
+		return nil, false, &linkError{err: fmt.Errorf("next link %s: %w", ls.link.Redacted(), err), retry: true}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, false, &linkError{err: fmt.Errorf("next link %s answered %d", ls.link.Redacted(), resp.StatusCode), retry: true}
+	}
+	var body []byte
+	if grip.IsInstruct(resp.Header) {
+		if body, err = readLimited(resp.Body, grip.MaxInstructBody); err != nil {
+			return nil, false, &linkError{err: err, retry: true}
+		}
+	}
+	inst, err = grip.ParseInstruction(resp.StatusCode, resp.Header, body)
+	if err != nil {
+		return nil, false, &linkError{err: fmt.Errorf("next link %s: %w", ls.link.Redacted(), err)}
+	}
+	if inst.Hold == grip.HoldResponse {
+		return nil, false, &linkError{err: fmt.Errorf("next link %s answered with a response hold", ls.link.Redacted())}
+	}
+	var src io.Reader = resp.Body
+	if body != nil {
+		src = bytes.NewReader(inst.Response.Body)
+	}
+	if src, err = filterBody(inst, src); err != nil {
+		return nil, false, &linkError{err: fmt.Errorf("next link %s: %w", ls.link.Redacted(), err)}
+	}
+	cw := &countingWriter{w: ls.sw}
+	if err := copyInitial(cw, src); err != nil {
+		return nil, cw.n > 0, &linkError{err: err, retry: cw.err == nil, client: cw.err != nil}
+	}
+	if cw.n > 0 {
+		if err := ls.sw.Flush(); err != nil {
+			return nil, true, &linkError{err: err, client: true}
+		}
+	}
+	return inst, cw.n > 0, nil
+}
+
+// getLink sends the GET for a next link. A link to a host and path the
+// route table knows goes to that route's backends, rewritten and signed
+// as a client request would be; any other is fetched as it is, unsigned.
+func (s *Server) getLink(ctx context.Context, st *requestState, u *url.URL, lastIDs map[string]string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Host = u.Host
+	setRequestID(req.Header, st.requestID)
+	addGripLast(req.Header, lastIDs)
+	route, ok := s.table.Load().Match(u.Hostname(), u.EscapedPath())
+	if !ok {
+		return s.fo.clients.Load().secure.RoundTrip(req)
+	}
+	if route.StripChars > 0 || route.ReplacePrefix != nil {
+		path := route.RewritePath(u.EscapedPath())
+		req.URL.RawPath, req.URL.Path = path, unescapePath(path)
+	}
+	for k, vs := range route.SetHeaders {
+		if len(vs) == 0 || vs[0] == "" {
+			req.Header.Del(k)
+		} else {
+			req.Header[k] = vs
+		}
+	}
+	if !route.NoGrip {
+		if tok, err := s.signer(route).Token(time.Now()); err == nil && tok != "" {
+			req.Header.Set("Grip-Sig", tok)
+		}
+		req.Header.Set("Grip-Feature", grip.Feature)
+	}
+	linkState := &requestState{route: route, log: st.log, requestID: st.requestID, start: time.Now()}
+	return s.fo.RoundTrip(req.WithContext(context.WithValue(ctx, stateKey{}, linkState)))
+}
+
+// filterBody runs the response-body filters of inst's channels (build-id)
+// over a stream hold's or a next link's body. Without them the body is
+// left to stream through.
+func filterBody(inst *grip.Instruction, body io.Reader) (io.Reader, error) {
+	if !grip.WantsResponseFilter(inst.Channels) {
+		return body, nil
+	}
+	all, err := readLimited(body, grip.MaxInstructBody)
+	if err != nil {
+		return nil, err
+	}
+	fc := grip.FilterContext{SubMeta: inst.Meta, Channels: channelNames(inst.Channels), PrevIDs: prevIDsOf(inst.Channels)}
+	out, err := grip.FilterResponse(inst.Channels, fc, all)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.NewReader(out), nil
+}
+
+// countingWriter counts what reaches w and keeps w's error, so a failed
+// copy can tell the client's fault from the backend's.
+type countingWriter struct {
+	w   io.Writer
+	n   int64
+	err error
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	if err != nil {
+		c.err = err
+	}
+	return n, err
+}
