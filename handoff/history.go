@@ -133,24 +133,28 @@ func PlanReplay(ctx context.Context, h Replayable, positions map[string]string, 
 }
 
 // CoverHistory records how far a replay reached on each channel. Take
-// then skips the live items at or before that point: they were replayed,
-// or they come before the client's position (an instance whose feed lags
-// behind the one the client left may still be delivering them).
+// then skips the live items at or before it: they were replayed, or they
+// come before the client's position (an instance whose feed lags behind
+// the one the client left may still be delivering them).
 func (s *Subscriber) CoverHistory(through map[string]uint64) {
+	if len(through) == 0 {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	r := s.rulesLocked()
+	if r.historyMarks == nil {
+		r.historyMarks = make(map[string]uint64, len(through))
+	}
 	for ch, seq := range through {
-		if s.historyMarks == nil {
-			s.historyMarks = map[string]uint64{}
-		}
-		s.historyMarks[ch] = max(s.historyMarks[ch], seq)
+		r.historyMarks[ch] = max(r.historyMarks[ch], seq)
 	}
 }
 
 // coveredByHistory reports whether a replay already covered it. The
-// caller holds s.mu.
-func (s *Subscriber) coveredByHistory(it *grip.Item) bool {
-	return it.Seq != 0 && it.Seq <= s.historyMarks[it.Channel]
+// subscriber's mu is held.
+func (r *deliveryRules) coveredByHistory(it *grip.Item) bool {
+	return it.Seq != 0 && it.Seq <= r.historyMarks[it.Channel]
 }
 
 // TakeHistory is Take for an item replayed from history. History's order
@@ -168,22 +172,24 @@ func (s *Subscriber) TakeHistory(it *grip.Item) (Verdict, []byte) {
 	if !slices.Contains(s.channels, it.Channel) {
 		return Skip, nil
 	}
-	r := s.rules[it.Channel]
-	if r != nil && r.hasPrev {
-		r.prevID, r.hasPrev = it.ID, it.ID != ""
-		if r.hasPrev {
-			s.prevIDs[it.Channel] = it.ID
-		} else {
-			delete(s.prevIDs, it.Channel)
+	if rules := s.rules; rules != nil {
+		r := rules.channels[it.Channel]
+		if r != nil && r.hasPrev {
+			r.prevID, r.hasPrev = it.ID, it.ID != ""
+			if r.hasPrev {
+				rules.prevIDs[it.Channel] = it.ID
+			} else {
+				delete(rules.prevIDs, it.Channel)
+			}
 		}
-	}
-	if r != nil && len(r.filters) > 0 {
-		fc := grip.FilterContext{SubMeta: s.meta, PubMeta: it.Meta, Channels: s.channels, PrevIDs: s.prevIDs}
-		out, send, err := grip.FilterMessage(r.filters, fc, content)
-		if err != nil || !send {
-			return Skip, nil
+		if r != nil && len(r.filters) > 0 {
+			fc := grip.FilterContext{SubMeta: rules.meta, PubMeta: it.Meta, Channels: s.channels, PrevIDs: rules.prevIDs}
+			out, send, err := grip.FilterMessage(r.filters, fc, content)
+			if err != nil || !send {
+				return Skip, nil
+			}
+			content = out
 		}
-		content = out
 	}
 	if action == grip.ActionHint {
 		return s.recoverOrSkip(), nil

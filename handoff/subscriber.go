@@ -50,19 +50,12 @@ type Subscriber struct {
 	channels   []string
 	registered atomic.Bool // between Subscribe and Unsubscribe
 
-	// Delivery rules (take.go), guarded by mu.
-	rules       map[string]*channelRule // by channel; nil when none has a prev-id or filters
-	prevIDs     map[string]string       // channel -> prev-id, for the channels that have one
-	meta        map[string]string       // subscription meta, read by filters
-	stale       int                     // queued items a recovery made stale (see MarkStale)
-	checkJoin   bool                    // compare prev-ids with last ids while subscribing
-	outOfStep   bool                    // a prev-id differed from its channel's last id at subscribe
-	recoverable bool                    // the owner can recover the connection (see Take)
-	recoverC    chan struct{}           // Hub.Recover's signal; nil unless recoverable
-
-	// historyMarks is, per channel, how far a replay from history reached
-	// (history.go); guarded by mu.
-	historyMarks map[string]uint64
+	// rules are what the connection asked of its items (take.go), guarded
+	// by mu; nil for a plain subscriber, so that one costs nothing more.
+	rules *deliveryRules
+	// recoverC is Hub.Recover's signal; non-nil makes the subscriber
+	// recoverable (see Take). Set before the subscriber is registered.
+	recoverC chan struct{}
 
 	// notify, when set (SetNotify), is called after every item queued and
 	// when the subscription ends, so a parked stream needs no goroutine
@@ -142,9 +135,9 @@ func (s *Subscriber) wake() {
 func (s *Subscriber) wants(it *grip.Item) bool {
 	switch s.kind {
 	case KindResponse:
-		return it.HTTPResponse != nil && (it.HTTPResponse.Action != grip.ActionHint || s.recoverable)
+		return it.HTTPResponse != nil && (it.HTTPResponse.Action != grip.ActionHint || s.recoverC != nil)
 	case KindStream:
-		return it.HTTPStream != nil && (it.HTTPStream.Action != grip.ActionHint || s.recoverable)
+		return it.HTTPStream != nil && (it.HTTPStream.Action != grip.ActionHint || s.recoverC != nil)
 	case KindWebSocket:
 		return it.WSMessage != nil
 	}

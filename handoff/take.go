@@ -31,6 +31,28 @@ const (
 	Recover
 )
 
+// deliveryRules is what a connection asked of its items.
+type deliveryRules struct {
+	channels  map[string]*channelRule // by channel, for those with a prev-id or filters
+	prevIDs   map[string]string       // channel -> prev-id, for the channels that have one
+	meta      map[string]string       // subscription meta, read by filters
+	stale     int                     // queued items a recovery made stale (see MarkStale)
+	checkJoin bool                    // compare prev-ids with last ids while subscribing
+	outOfStep bool                    // a prev-id differed from its channel's last id at subscribe
+
+	// historyMarks is, per channel, how far a replay from history reached
+	// (history.go).
+	historyMarks map[string]uint64
+}
+
+// rulesLocked returns s's rules, making them if need be. s.mu is held.
+func (s *Subscriber) rulesLocked() *deliveryRules {
+	if s.rules == nil {
+		s.rules = &deliveryRules{}
+	}
+	return s.rules
+}
+
 // channelRule is what a connection asked for on one channel.
 type channelRule struct {
 	prevID  string
@@ -56,14 +78,13 @@ type HoldSpec struct {
 func (h *Hub) SubscribeHold(kind Kind, spec HoldSpec) *Subscriber {
 	s := h.newSubscriber(kind)
 	s.setRules(spec.Channels, spec.Meta)
-	s.recoverable = spec.Recoverable
 	if spec.Recoverable {
 		s.recoverC = make(chan struct{}, 1)
 	}
-	s.checkJoin = true
+	s.rules.checkJoin = true
 	h.register(s, channelNamesOf(spec.Channels))
 	s.mu.Lock()
-	s.checkJoin = false
+	s.rules.checkJoin = false
 	s.mu.Unlock()
 	return s
 }
@@ -98,23 +119,24 @@ func channelNamesOf(chans []grip.Channel) []string {
 func (s *Subscriber) setRules(chans []grip.Channel, meta map[string]string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rules, s.prevIDs = nil, nil
+	r := s.rulesLocked()
+	r.channels, r.prevIDs = nil, nil
 	for _, c := range chans {
 		if c.PrevID == "" && len(c.Filters) == 0 {
 			continue
 		}
-		if s.rules == nil {
-			s.rules = map[string]*channelRule{}
+		if r.channels == nil {
+			r.channels = map[string]*channelRule{}
 		}
-		s.rules[c.Name] = &channelRule{prevID: c.PrevID, hasPrev: c.PrevID != "", filters: c.Filters}
+		r.channels[c.Name] = &channelRule{prevID: c.PrevID, hasPrev: c.PrevID != "", filters: c.Filters}
 		if c.PrevID != "" {
-			if s.prevIDs == nil {
-				s.prevIDs = map[string]string{}
+			if r.prevIDs == nil {
+				r.prevIDs = map[string]string{}
 			}
-			s.prevIDs[c.Name] = c.PrevID
+			r.prevIDs[c.Name] = c.PrevID
 		}
 	}
-	s.meta = maps.Clone(meta)
+	r.meta = maps.Clone(meta)
 }
 
 // SetChannelFilters sets the filters of one channel (a WebSocket's
@@ -122,16 +144,17 @@ func (s *Subscriber) setRules(chans []grip.Channel, meta map[string]string) {
 func (s *Subscriber) SetChannelFilters(channel string, filters []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.rules[channel]
+	if len(filters) == 0 && (s.rules == nil || s.rules.channels[channel] == nil) {
+		return
+	}
+	rules := s.rulesLocked()
+	r := rules.channels[channel]
 	if r == nil {
-		if len(filters) == 0 {
-			return
-		}
-		if s.rules == nil {
-			s.rules = map[string]*channelRule{}
+		if rules.channels == nil {
+			rules.channels = map[string]*channelRule{}
 		}
 		r = &channelRule{}
-		s.rules[channel] = r
+		rules.channels[channel] = r
 	}
 	r.filters = slices.Clone(filters)
 }
@@ -140,7 +163,7 @@ func (s *Subscriber) SetChannelFilters(channel string, filters []string) {
 // set-meta control message or Set-Meta-* headers). meta is copied.
 func (s *Subscriber) SetMeta(meta map[string]string) {
 	s.mu.Lock()
-	s.meta = maps.Clone(meta)
+	s.rulesLocked().meta = maps.Clone(meta)
 	s.mu.Unlock()
 }
 
@@ -149,7 +172,10 @@ func (s *Subscriber) SetMeta(meta map[string]string) {
 func (s *Subscriber) LastIDs() map[string]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return maps.Clone(s.prevIDs)
+	if s.rules == nil {
+		return nil
+	}
+	return maps.Clone(s.rules.prevIDs)
 }
 
 // OutOfStep reports whether, as SubscribeHold joined its channels, one of
@@ -158,21 +184,21 @@ func (s *Subscriber) LastIDs() map[string]string {
 func (s *Subscriber) OutOfStep() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.outOfStep
+	return s.rules != nil && s.rules.outOfStep
 }
 
 // checkStep, called by Join under s.mu and the channel's shard lock,
 // notes a prev-id that differs from the channel's last id.
 func (s *Subscriber) checkStep(channel string, sq *sequencer, h *Hub) {
-	if !s.checkJoin {
+	if s.rules == nil || !s.rules.checkJoin {
 		return
 	}
-	r := s.rules[channel]
+	r := s.rules.channels[channel]
 	if r == nil || !r.hasPrev {
 		return
 	}
 	if cs := sq.channel(channel, h.now().UnixNano(), h.seqCfg); cs != nil && cs.hasLast && cs.lastID != r.prevID {
-		s.outOfStep = true
+		s.rules.outOfStep = true
 	}
 }
 
@@ -183,7 +209,7 @@ func (s *Subscriber) checkStep(channel string, sq *sequencer, h *Hub) {
 // made redundant.
 func (s *Subscriber) MarkStale() {
 	s.mu.Lock()
-	s.stale = len(s.queue)
+	s.rulesLocked().stale = len(s.queue)
 	s.mu.Unlock()
 }
 
@@ -215,14 +241,21 @@ func (s *Subscriber) Take(it *grip.Item) (Verdict, []byte) {
 	if !slices.Contains(s.channels, it.Channel) {
 		return Skip, nil // left while the item was queued
 	}
-	if s.coveredByHistory(it) {
+	rules := s.rules
+	if rules == nil { // a plain subscriber: nothing to follow or filter
+		if action == grip.ActionHint {
+			return s.recoverOrSkip(), nil
+		}
+		return Send, content
+	}
+	if rules.coveredByHistory(it) {
 		return Skip, nil // replayed from history already (history.go)
 	}
-	stale := s.stale > 0
+	stale := rules.stale > 0
 	if stale {
-		s.stale--
+		rules.stale--
 	}
-	r := s.rules[it.Channel]
+	r := rules.channels[it.Channel]
 	if r != nil && r.hasPrev {
 		if it.PrevID != r.prevID {
 			if stale {
@@ -234,14 +267,14 @@ func (s *Subscriber) Take(it *grip.Item) (Verdict, []byte) {
 		// did not miss it, it was not meant for it.
 		r.prevID, r.hasPrev = it.ID, it.ID != ""
 		if r.hasPrev {
-			s.prevIDs[it.Channel] = it.ID
+			rules.prevIDs[it.Channel] = it.ID
 		} else {
-			delete(s.prevIDs, it.Channel)
+			delete(rules.prevIDs, it.Channel)
 		}
 	}
-	s.stale = 0 // the first item that follows ends the stale run
+	rules.stale = 0 // the first item that follows ends the stale run
 	if r != nil && len(r.filters) > 0 {
-		fc := grip.FilterContext{SubMeta: s.meta, PubMeta: it.Meta, Channels: s.channels, PrevIDs: s.prevIDs}
+		fc := grip.FilterContext{SubMeta: rules.meta, PubMeta: it.Meta, Channels: s.channels, PrevIDs: rules.prevIDs}
 		out, send, err := grip.FilterMessage(r.filters, fc, content)
 		if err != nil || !send {
 			return Skip, nil
@@ -255,7 +288,7 @@ func (s *Subscriber) Take(it *grip.Item) (Verdict, []byte) {
 }
 
 func (s *Subscriber) recoverOrSkip() Verdict {
-	if s.recoverable {
+	if s.recoverC != nil {
 		return Recover
 	}
 	return Skip

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -169,7 +168,7 @@ func (s *Server) holdResponse(st *requestState, r *http.Request, inst *grip.Inst
 	}
 	for {
 		if reason != handoff.RecoverNone {
-			pub, body, done := s.recoverLongPoll(st, ctx, sub, reason, atSubscribe)
+			pub, body, done := s.recoverLongPoll(ctx, st, sub, reason, atSubscribe)
 			if pub != nil {
 				s.writePublished(st, inst, pub, body)
 			}
@@ -200,39 +199,6 @@ func (s *Server) holdResponse(st *requestState, r *http.Request, inst *grip.Inst
 	}
 }
 
-// recoverLongPoll catches a long-poll up from history, or arranges its
-// re-request. pub is the answer found in history; done says the hold is
-// over (answered, to be re-requested, or the client left). With neither,
-// the long-poll holds on: history brought it in step, or its budget of
-// re-requests is spent.
-func (s *Server) recoverLongPoll(st *requestState, ctx context.Context, sub *handoff.Subscriber, reason handoff.RecoverReason, atSubscribe bool) (pub *grip.HTTPResponseFormat, body []byte, done bool) {
-	if reason == handoff.RecoverOutOfStep {
-		caught := s.catchUp(ctx, st, sub, func(it *grip.Item, content []byte) bool {
-			if f := it.HTTPResponse; f != nil && f.Action == grip.ActionSend {
-				pub, body = f, content
-				return false
-			}
-			return true
-		})
-		if caught {
-			if pub != nil {
-				st.end = "from history"
-			}
-			return pub, body, pub != nil
-		}
-	}
-	// A hint is the backend's own request, and a stale prev-id as the hold
-	// begins is re-requested at once, as Pushpin does; the rest is paced.
-	if reason != handoff.RecoverHint && !atSubscribe {
-		if err := s.pace(ctx); err != nil {
-			st.end = "client gone"
-			st.w.status = statusClientClosed
-			return nil, nil, true
-		}
-	}
-	return nil, nil, s.rerequest(st, sub.LastIDs(), atSubscribe)
-}
-
 // writePublished answers a long-poll with a published http-response: its
 // code and headers over the timeout response's headers, and body.
 func (s *Server) writePublished(st *requestState, inst *grip.Instruction, pub *grip.HTTPResponseFormat, body []byte) {
@@ -249,18 +215,6 @@ func (s *Server) writePublished(st *requestState, inst *grip.Instruction, pub *g
 		code = http.StatusOK
 	}
 	writeResponse(st, code, header, body)
-}
-
-// rerequest ends a long-poll hold so that ServeHTTP sends the request to
-// the backend again with these Grip-Last ids; false when the budget of
-// re-requests is spent (the hold then goes on as if nothing happened).
-func (s *Server) rerequest(st *requestState, gripLast map[string]string, outOfStep bool) bool {
-	if !st.recovery.request(gripLast, outOfStep) {
-		return false
-	}
-	st.end = "re-request"
-	st.log.Debug().Str("route", st.route.ID).Str("grip_last", gripLastLog(gripLast)).Bool("out_of_step", outOfStep).Msg("re-requesting a long-poll")
-	return true
 }
 
 // writeResponse sends a complete response whose body is in memory.
@@ -339,7 +293,7 @@ func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instru
 	if linked {
 		end, err = s.followLinks(st, r, sw, sub, inst)
 		if err != nil && end != handoff.EndSlow && end != handoff.EndWrite {
-			st.log.Warn().Str("route", st.route.ID).Err(err).Msg("stream ended: " + string(end))
+			st.log.Warn().Str("route", st.route.ID).Str("end", string(end)).Err(err).Msg("linked stream ended")
 		}
 	} else {
 		if parked = s.park(st, r, sw, sub, inst.KeepAlive); parked {

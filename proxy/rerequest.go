@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/handoff"
 )
 
 // This file is the re-request of a long-poll (GRIP.md §5): when a held
@@ -63,6 +64,51 @@ func (rc *recovery) request(gripLast map[string]string, outOfStep bool) bool {
 	}
 	rc.pending, rc.gripLast, rc.lastOutOfStep = true, gripLast, outOfStep
 	rc.count++
+	return true
+}
+
+// recoverLongPoll catches a long-poll up from history, or arranges its
+// re-request. pub is the answer found in history; done says the hold is
+// over (answered, to be re-requested, or the client left). With neither,
+// the long-poll holds on: history brought it in step, or its budget of
+// re-requests is spent.
+func (s *Server) recoverLongPoll(ctx context.Context, st *requestState, sub *handoff.Subscriber, reason handoff.RecoverReason, atSubscribe bool) (pub *grip.HTTPResponseFormat, body []byte, done bool) {
+	if reason == handoff.RecoverOutOfStep {
+		caught := s.catchUp(ctx, st, sub, func(it *grip.Item, content []byte) bool {
+			if f := it.HTTPResponse; f != nil && f.Action == grip.ActionSend {
+				pub, body = f, content
+				return false
+			}
+			return true
+		})
+		if caught {
+			if pub != nil {
+				st.end = "from history"
+			}
+			return pub, body, pub != nil
+		}
+	}
+	// A hint is the backend's own request, and a stale prev-id as the hold
+	// begins is re-requested at once, as Pushpin does; the rest is paced.
+	if reason != handoff.RecoverHint && !atSubscribe {
+		if err := s.pace(ctx); err != nil {
+			st.end = "client gone"
+			st.w.status = statusClientClosed
+			return nil, nil, true
+		}
+	}
+	return nil, nil, s.rerequest(st, sub.LastIDs(), atSubscribe)
+}
+
+// rerequest ends a long-poll hold so that ServeHTTP sends the request to
+// the backend again with these Grip-Last ids; false when the budget of
+// re-requests is spent (the hold then goes on as if nothing happened).
+func (s *Server) rerequest(st *requestState, gripLast map[string]string, outOfStep bool) bool {
+	if !st.recovery.request(gripLast, outOfStep) {
+		return false
+	}
+	st.end = "re-request"
+	st.log.Debug().Str("route", st.route.ID).Str("grip_last", gripLastLog(gripLast)).Bool("out_of_step", outOfStep).Msg("re-requesting a long-poll")
 	return true
 }
 

@@ -168,3 +168,40 @@ func TestNATSBrokerPublishFailsWhileDisconnected(t *testing.T) {
 		t.Fatal("publish acknowledged while NATS is down")
 	}
 }
+
+// Sequencing runs in each instance's hub, on what NATS brings it: every
+// instance of a fleet puts the same items in the same order and drops
+// the same repeats.
+func TestNATSBrokerSequencingAgreesAcrossInstances(t *testing.T) {
+	ns := startNATS(t)
+	a, hubA := newTestBroker(t, ns.ClientURL(), time.Minute)
+	_, hubB := newTestBroker(t, ns.ClientURL(), time.Minute)
+	subA := hubA.Subscribe(handoff.KindStream, []string{"seq"})
+	defer hubA.Unsubscribe(subA)
+	subB := hubB.Subscribe(handoff.KindStream, []string{"seq"})
+	defer hubB.Unsubscribe(subB)
+	item := func(id, prev string) grip.Item {
+		it := streamItem("seq", id)
+		it.ID, it.PrevID = id, prev
+		return it
+	}
+	ctx := context.Background()
+	// 3 overtakes 2; 1 is published twice.
+	for _, batch := range [][]grip.Item{{item("1", "")}, {item("3", "2")}, {item("1", "")}, {item("2", "1")}, {item("4", "3")}} {
+		if err := a.Publish(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, sub := range map[string]*handoff.Subscriber{"A": subA, "B": subB} {
+		for _, want := range []string{"1", "2", "3", "4"} {
+			if got := string(recvItem(t, sub).HTTPStream.Content); got != want {
+				t.Fatalf("instance %s: got %q, want %q", name, got, want)
+			}
+		}
+	}
+	for name, hub := range map[string]*handoff.Hub{"A": hubA, "B": hubB} {
+		if st := hub.Stats().Sequence; st.Duplicates != 1 || st.Waited != 1 {
+			t.Errorf("instance %s: sequencing %+v, want 1 duplicate and 1 waited", name, st)
+		}
+	}
+}
