@@ -228,3 +228,25 @@ func TestTakeHistory(t *testing.T) {
 		t.Fatalf("a hint: got %v, want Recover", v)
 	}
 }
+
+// A replay that finds its client missed items history no longer holds
+// asks a recoverable subscriber's owner to recover it.
+func TestRequestRecovery(t *testing.T) {
+	h := NewHub(Config{})
+	defer h.Close()
+	plain := h.Subscribe(KindStream, []string{"c"})
+	defer h.Unsubscribe(plain)
+	if plain.RequestRecovery() {
+		t.Fatal("a subscriber that cannot recover said it would")
+	}
+	linked := holdOn(h, KindStream, true, nil, grip.Channel{Name: "c", PrevID: "1"})
+	defer h.Unsubscribe(linked)
+	if !linked.RequestRecovery() || !linked.RequestRecovery() {
+		t.Fatal("a recoverable subscriber refused")
+	}
+	select {
+	case <-linked.Recovering():
+	default:
+		t.Fatal("Recovering did not fire")
+	}
+}
