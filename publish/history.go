@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,6 +31,9 @@ const (
 	// firstWindow is the width, in stream positions, of the first window
 	// After searches.
 	firstWindow = 64
+	// catchUpTimeout bounds one Since: a connection that history cannot
+	// catch up in that time recovers through its backend.
+	catchUpTimeout = 5 * time.Second
 )
 
 // directRequest is JetStream's direct get request (a subset).
@@ -129,6 +133,8 @@ func (h *JetStreamHistory) AfterSeq(ctx context.Context, channel string, seq uin
 // id, or holds more after it than MaxItemsPerChannel: the connection then
 // recovers through its backend.
 func (h *JetStreamHistory) Since(ctx context.Context, channel, after string) (items []grip.Item, ok bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
+	defer cancel()
 	limit := h.cfg.MaxItemsPerChannel
 	p, err := h.After(ctx, channel, after, limit)
 	if err != nil || !p.Found {
