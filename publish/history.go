@@ -76,16 +76,6 @@ func (h *JetStreamHistory) After(ctx context.Context, channel, lastID string, li
 		if hi > width {
 			lo = hi - width
 		}
-		if first == 0 && lo > 1 {
-			f, err := h.direct(ctx, directRequest{Seq: 1, NextFor: subject})
-			if err != nil {
-				return handoff.HistoryPage{}, err
-			}
-			if len(f) == 0 {
-				return handoff.HistoryPage{}, nil // trimmed meanwhile
-			}
-			first = historySeq(f[0])
-		}
 		lo = max(lo, first)
 		if lo >= hi {
 			return handoff.HistoryPage{}, nil // nothing older
@@ -104,7 +94,22 @@ func (h *JetStreamHistory) After(ctx context.Context, channel, lastID string, li
 			}
 		}
 		newer = slices.Concat(window, newer)
-		if lo <= first || lo == 1 || len(newer) > scanLimit {
+		if lo == 1 || len(newer) > scanLimit {
+			return handoff.HistoryPage{}, nil
+		}
+		if first == 0 {
+			// Not in the first window: where does the channel begin, so that
+			// the walk knows when to stop?
+			f, err := h.direct(ctx, directRequest{Seq: 1, NextFor: subject})
+			if err != nil {
+				return handoff.HistoryPage{}, err
+			}
+			if len(f) == 0 {
+				return handoff.HistoryPage{}, nil // trimmed meanwhile
+			}
+			first = historySeq(f[0])
+		}
+		if lo <= first {
 			return handoff.HistoryPage{}, nil
 		}
 		hi = lo

@@ -17,7 +17,7 @@ import (
 
 // startJetStream starts an embedded NATS server with JetStream on a
 // random port, storing in a temporary directory.
-func startJetStream(t *testing.T) *server.Server {
+func startJetStream(t testing.TB) *server.Server {
 	t.Helper()
 	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true,
 		JetStream: true, StoreDir: t.TempDir()})
