@@ -118,7 +118,11 @@ func (b *NATSBroker) EnableHistory(ctx context.Context, cfg HistoryConfig) (*Jet
 	if err != nil {
 		return nil, fmt.Errorf("history: %w", err)
 	}
-	if _, err := js.AccountInfo(ctx); err != nil {
+	err = retryJetStream(ctx, func(ctx context.Context) error {
+		_, err := js.AccountInfo(ctx)
+		return err
+	})
+	if err != nil {
 		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
 			return nil, fmt.Errorf("history needs JetStream, which the NATS server at %s does not run "+
 				"(start nats-server with -js and a store dir, -sd DIR)", b.nc.ConnectedUrlRedacted())
@@ -128,7 +132,7 @@ func (b *NATSBroker) EnableHistory(ctx context.Context, cfg HistoryConfig) (*Jet
 	prefix := b.cfg.SubjectPrefix
 	name := HistoryStreamName(prefix)
 	source := prefix + ".hist.*"
-	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	streamCfg := jetstream.StreamConfig{
 		Name:              name,
 		Description:       "gripd history: the latest items of each channel (" + prefix + ".hist.<channel>)",
 		Subjects:          []string{source},
@@ -144,6 +148,10 @@ func (b *NATSBroker) EnableHistory(ctx context.Context, cfg HistoryConfig) (*Jet
 		Replicas:    1,
 		AllowDirect: true,
 		RePublish:   &jetstream.RePublish{Source: source, Destination: prefix + ".ch.{{wildcard(1)}}"},
+	}
+	err = retryJetStream(ctx, func(ctx context.Context) error {
+		_, err := js.CreateOrUpdateStream(ctx, streamCfg)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("history: creating stream %s: %w", name, err)
@@ -166,6 +174,33 @@ func (b *NATSBroker) awaitConnected(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// retryJetStream runs a JetStream API call until it succeeds, fails for
+// good, or ctx is done. A JetStream cluster that is still electing its
+// leader (servers that started together, as embedded ones do) leaves
+// requests unanswered for a few seconds, so each try gets a short time.
+func retryJetStream(ctx context.Context, call func(ctx context.Context) error) error {
+	const perTry, pause = 2 * time.Second, 200 * time.Millisecond
+	for {
+		tryCtx, cancel := context.WithTimeout(ctx, perTry)
+		err := call(tryCtx)
+		cancel()
+		var apiErr *jetstream.APIError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &apiErr) && apiErr.Code != 503:
+			return err // answered, and refused: trying again will not help
+		case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+	}
 }
 
 // Stream is the name of the history stream.

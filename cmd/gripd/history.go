@@ -14,8 +14,9 @@ import (
 )
 
 // historySetupTimeout bounds the start-up work of history: reaching NATS
-// and creating or updating the stream.
-const historySetupTimeout = 10 * time.Second
+// (a JetStream cluster of embedded servers that start together elects
+// its leader first) and creating or updating the stream.
+const historySetupTimeout = 30 * time.Second
 
 // withHistoryStore returns the embedded NATS server's settings with
 // JetStream on when history is, storing in its StoreDir or, when none is

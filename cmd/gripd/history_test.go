@@ -2,10 +2,12 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -159,5 +161,82 @@ func (td *testDaemon) publishID(t *testing.T, channel, id string) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("publish: %s", resp.Status)
+	}
+}
+
+// Two instances whose embedded NATS servers form a cluster, with history:
+// both start (JetStream elects its leader meanwhile, each start waiting
+// for the other), and a client resumes on one from what was published
+// through the other.
+func TestHistoryEmbeddedCluster(t *testing.T) {
+	b := backend(t, "a")
+	listen := []string{freeAddr(t), freeAddr(t)}
+	cluster := []string{freeAddr(t), freeAddr(t)}
+	type started struct {
+		i   int
+		td  *testDaemon
+		err error
+	}
+	results := make(chan started, 2)
+	for i := range 2 {
+		go func() {
+			path := filepath.Join(t.TempDir(), "gripd.yaml")
+			writeFile(t, path, daemonYAML(fmt.Sprintf("history: {enabled: true}\nnats: {embedded: {listen: %q, cluster: {name: g, listen: %q, routes: [\"nats://%s\"]}}}",
+				listen[i], cluster[i], cluster[1-i]), b.URL))
+			src := &configSource{path: path}
+			cfg, table, err := src.load()
+			if err != nil {
+				results <- started{i: i, err: err}
+				return
+			}
+			d, err := startDaemon(cfg, table, src, false, zerolog.Nop())
+			if err != nil {
+				results <- started{i: i, err: err}
+				return
+			}
+			td := &testDaemon{d: d, path: path, signals: make(chan os.Signal, 4), done: make(chan error, 1)}
+			go func() { td.done <- d.run(context.Background(), td.signals) }()
+			results <- started{i: i, td: td}
+		}()
+	}
+	tds := make([]*testDaemon, 2)
+	for range 2 {
+		r := <-results
+		if r.err != nil {
+			t.Errorf("gripd %d: %v", r.i, r.err)
+			continue
+		}
+		tds[r.i] = r.td
+		t.Cleanup(func() {
+			r.td.signals <- syscall.SIGTERM
+			r.td.signals <- syscall.SIGTERM
+			select {
+			case <-r.td.done:
+			case <-time.After(failAfter):
+				t.Error("gripd did not stop")
+			}
+		})
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	for i := 1; i <= 3; i++ {
+		tds[0].publishID(t, "news", fmt.Sprint(i))
+	}
+	req, err := http.NewRequest("GET", tds[1].url("/stream"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Last-Event-ID", "1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	for _, want := range []string{"hello from a\n", "event 2\n", "event 3\n"} {
+		if got := readLine(t, r); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
 	}
 }
