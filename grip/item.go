@@ -17,6 +17,11 @@ type Item struct {
 	// Meta is the publish meta the filters read (sender, skip_users,
 	// require_sub).
 	Meta map[string]string
+	// Seq is the item's place in the fleet's history (its JetStream stream
+	// sequence), set by the NATS broker when history is on; 0 otherwise.
+	// It orders the items of all channels alike. Not part of the publish
+	// format.
+	Seq uint64
 
 	HTTPResponse *HTTPResponseFormat // nil when the item has none
 	HTTPStream   *HTTPStreamFormat   // nil when the item has none

@@ -11,4 +11,8 @@
 // prev-id's item, a repeated id is dropped), and each connection follows
 // its own prev-id chain and filters as it takes items (take.go), telling
 // its owner when it fell out of step and must be recovered.
+//
+// A connection that resumes is replayed what it missed from the fleet's
+// history before its live items, which then skip what the replay covered
+// (history.go).
 package handoff

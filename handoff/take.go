@@ -39,6 +39,10 @@ type deliveryRules struct {
 	stale     int                     // queued items a recovery made stale (see MarkStale)
 	checkJoin bool                    // compare prev-ids with last ids while subscribing
 	outOfStep bool                    // a prev-id differed from its channel's last id at subscribe
+
+	// historyMarks is, per channel, how far a replay from history reached
+	// (history.go).
+	historyMarks map[string]uint64
 }
 
 // rulesLocked returns s's rules, making them if need be. s.mu is held.
@@ -243,6 +247,9 @@ func (s *Subscriber) Take(it *grip.Item) (Verdict, []byte) {
 			return s.recoverOrSkip(), nil
 		}
 		return Send, content
+	}
+	if rules.coveredByHistory(it) {
+		return Skip, nil // replayed from history already (history.go)
 	}
 	stale := rules.stale > 0
 	if stale {

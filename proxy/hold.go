@@ -160,6 +160,9 @@ func (s *Server) holdResponse(st *requestState, r *http.Request, inst *grip.Inst
 	defer hub.Unsubscribe(sub)
 	s.cfg.Observer.HoldStarted(st.route.ID, handoff.KindResponse)
 	defer s.cfg.Observer.HoldEnded(st.route.ID, handoff.KindResponse)
+	if s.replayResponse(st, r, sub, inst) { // history (resume.go)
+		return
+	}
 	ctx := r.Context()
 	deadline := time.Now().Add(inst.Timeout)
 	reason, atSubscribe := handoff.RecoverNone, sub.OutOfStep()
@@ -284,6 +287,9 @@ func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instru
 	}
 	if err := sw.Flush(); err != nil {
 		st.end = "client gone"
+		return
+	}
+	if !s.replayStream(st, r, sub, sw, inst) { // history (resume.go)
 		return
 	}
 	var end handoff.StreamEnd

@@ -55,6 +55,12 @@ type Config struct {
 	// History, when set, catches up connections that missed items before
 	// their backend is asked (history.go). Default none.
 	History History
+
+	// HistoryLimit caps the items replayed from one channel's history to a
+	// connection that resumes (resume.go). Default 1000.
+	HistoryLimit int
+	// HistoryTimeout bounds the history lookups of one resume. Default 5s.
+	HistoryTimeout time.Duration
 }
 
 // Server forwards client requests to backends and acts on GRIP

@@ -4,4 +4,8 @@
 // handoff.Hub. Over NATS, every instance also answers requests for its
 // channel counts, so one instance can report the whole fleet's
 // (clusterchannels.go).
+//
+// With history on, the NATS broker stores every item in a JetStream
+// stream that republishes it to the instances once stored (jetstream.go),
+// and reads it back for clients that resume (history.go).
 package publish

@@ -62,6 +62,10 @@ type NATSBroker struct {
 	instance   string       // random id in channel count replies (clusterchannels.go)
 	reconnects atomic.Int64 // times the connection to NATS came back
 
+	// history, once EnableHistory has run, stores every published item
+	// (jetstream.go).
+	history atomic.Pointer[JetStreamHistory]
+
 	mu      sync.Mutex
 	subs    map[string]*nats.Subscription // by channel
 	ready   map[string]chan struct{}      // closed once NATS confirmed subs[channel]
@@ -173,6 +177,9 @@ func (b *NATSBroker) Reconnects() int64 { return b.reconnects.Load() }
 func (b *NATSBroker) Publish(ctx context.Context, items []grip.Item) error {
 	if !b.nc.IsConnected() {
 		return fmt.Errorf("NATS is not connected (%s)", b.nc.Status())
+	}
+	if h := b.history.Load(); h != nil {
+		return h.publish(ctx, items) // stored, then republished to the channel subjects
 	}
 	for _, it := range items {
 		data, err := grip.MarshalItem(it)
@@ -330,6 +337,8 @@ func (b *NATSBroker) deliverLoop() {
 				continue
 			}
 			it.Channel = channel // the subject decides, whatever the body says
+			// Its place in history, when it came through it (jetstream.go).
+			it.Seq = historySeq(m)
 			b.hub.Deliver([]grip.Item{it})
 		}
 	}

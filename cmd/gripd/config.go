@@ -66,6 +66,9 @@ type Config struct {
 	// applied when it starts. MaxConns 0 means the default, resolved at
 	// start by clientMaxConns.
 	ListenerLimits proxy.ListenerLimits
+	// History keeps the latest items of each channel in NATS JetStream for
+	// clients that reconnect (YAML history:). Default off.
+	History HistoryConfig
 }
 
 // ControlConfig configures the control API that backends publish to.
@@ -106,6 +109,7 @@ func DefaultConfig() *Config {
 		ListenerLimits:     listener,
 		Drain:              DrainConfig{Duration: DefaultDrainDuration},
 		Reload:             ReloadConfig{Watch: true},
+		History:            defaultHistory(),
 	}
 }
 
@@ -174,6 +178,9 @@ func ParseConfig(data []byte) (*Config, error) {
 	if err := file.Limits.apply(&cfg.Limits, &cfg.ListenerLimits, valueNode(root, "limits")); err != nil {
 		return nil, err
 	}
+	if err := file.History.apply(&cfg.History, valueNode(root, "history")); err != nil {
+		return nil, err
+	}
 
 	routeNodes := valueNode(root, "routes")
 	for i, fr := range file.Routes {
@@ -222,6 +229,7 @@ type fileConfig struct {
 	Limits             fileLimits  `yaml:"limits"`
 	Drain              fileDrain   `yaml:"drain"`
 	Reload             fileReload  `yaml:"reload"`
+	History            fileHistory `yaml:"history"`
 }
 
 // fileControl mirrors the control: section.
@@ -552,6 +560,8 @@ func sectionOf(typeName string) string {
 		return "reload"
 	case fmt.Sprintf("%T", fileLimits{}):
 		return "limits"
+	case fmt.Sprintf("%T", fileHistory{}):
+		return "history"
 	case fmt.Sprintf("%T", fileRoute{}):
 		return "a route"
 	case fmt.Sprintf("%T", fileMatch{}):

@@ -149,6 +149,7 @@ routes:
 		Admin:   AdminConfig{Listen: DefaultAdminListen},
 		Drain:   DrainConfig{Duration: 2 * time.Minute},
 		Reload:  ReloadConfig{Watch: false},
+		History: defaultHistory(),
 		Routes: []proxy.Route{
 			{
 				ID:              "api",
@@ -196,8 +197,9 @@ func TestDefaultConfig(t *testing.T) {
 			MaxChannels: 100, MaxWSMessage: 1000000},
 		ListenerLimits: proxy.ListenerLimits{MaxConns: 0, MaxHeaderBytes: 64 << 10,
 			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second},
-		Drain:  DrainConfig{Duration: 30 * time.Second},
-		Reload: ReloadConfig{Watch: true},
+		Drain:   DrainConfig{Duration: 30 * time.Second},
+		Reload:  ReloadConfig{Watch: true},
+		History: HistoryConfig{MaxAge: time.Hour, MaxItemsPerChannel: 1000, DuplicateWindow: 2 * time.Minute},
 	}
 	if got := DefaultConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("DefaultConfig() = %+v, want %+v", got, want)

@@ -63,13 +63,20 @@ func startDaemon(cfg *Config, table *proxy.Table, src *configSource, reusePort b
 	d.hub = handoff.NewHub(handoff.Config{QueueSize: cfg.SubscriberQueue})
 	var broker publish.Broker = &publish.LocalBroker{Hub: d.hub}
 	var natsUp natsLink // stays nil without NATS
+	// history stays nil unless history is on (history.go).
+	var history proxy.History
 	natsCfg := cfg.NATS.Client
 	if cfg.NATS.Embedded.Listen != "" {
-		ns, url, err := startEmbeddedNATS(cfg.NATS.Embedded)
+		embedded, cleanup, err := withHistoryStore(cfg.NATS.Embedded, cfg.History)
 		if err != nil {
 			return d, err
 		}
-		d.closers = append(d.closers, ns.Shutdown)
+		ns, url, err := startEmbeddedNATS(embedded)
+		if err != nil {
+			cleanup()
+			return d, err
+		}
+		d.closers = append(d.closers, ns.Shutdown, cleanup)
 		log.Info().Str("listen", cfg.NATS.Embedded.Listen).Str("cluster", cfg.NATS.Embedded.ClusterListen).Msg("embedded NATS server started")
 		if natsCfg.URL == "" {
 			natsCfg.URL = url
@@ -85,6 +92,12 @@ func startDaemon(cfg *Config, table *proxy.Table, src *configSource, reusePort b
 		broker = nb
 		natsUp = nb
 		log.Info().Str("nats", natsCfg.URL).Bool("connected", nb.Connected()).Msg("publishes go through NATS")
+		if history, err = enableHistory(cfg.History, nb, log); err != nil {
+			return d, err
+		}
+	}
+	if cfg.History.Enabled && history == nil {
+		return d, historyNeedsNATS()
 	}
 	d.api = publish.NewControlAPI(publish.ControlConfig{Auth: cfg.Control.Auth}, broker, log)
 	met := newMetrics(d.hub, d.api, natsUp)
@@ -99,6 +112,7 @@ func startDaemon(cfg *Config, table *proxy.Table, src *configSource, reusePort b
 		Limits:             cfg.Limits,
 		Log:                log,
 		Observer:           met.proxy,
+		History:            history,
 	}); err != nil {
 		return d, err
 	}

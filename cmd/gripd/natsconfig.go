@@ -30,6 +30,14 @@ type EmbeddedNATS struct {
 	ClusterName   string
 	ClusterListen string
 	Routes        []string
+
+	// StoreDir is where the embedded server's JetStream keeps history
+	// (YAML store_dir); it runs JetStream only when history is enabled.
+	// Default: a new temporary directory, removed when gripd exits, so
+	// history does not outlive the process.
+	StoreDir string
+	// JetStream is set when history is enabled (history.go).
+	JetStream bool
 }
 
 // fileNATS mirrors the nats: section.
@@ -51,6 +59,7 @@ type fileNATS struct {
 			Listen string   `yaml:"listen"`
 			Routes []string `yaml:"routes"`
 		} `yaml:"cluster"`
+		StoreDir string `yaml:"store_dir"`
 	} `yaml:"embedded"`
 }
 
@@ -67,6 +76,7 @@ func (f *fileNATS) apply(n *NATSSection, node *yaml.Node) error {
 	n.Embedded = EmbeddedNATS{
 		Listen: f.Embedded.Listen, ClusterName: f.Embedded.Cluster.Name,
 		ClusterListen: f.Embedded.Cluster.Listen, Routes: f.Embedded.Cluster.Routes,
+		StoreDir: f.Embedded.StoreDir,
 	}
 	if addr := n.Embedded.Listen; addr != "" {
 		if _, _, err := net.SplitHostPort(addr); err != nil {

@@ -39,6 +39,11 @@ func startEmbeddedNATS(cfg EmbeddedNATS) (*server.Server, string, error) {
 			opts.Routes = append(opts.Routes, server.RoutesFromStr(r)...)
 		}
 	}
+	if cfg.JetStream { // for history (history.go)
+		opts.JetStream, opts.StoreDir = true, cfg.StoreDir
+		// JetStream in a cluster tells its servers apart by name.
+		opts.ServerName = "gripd-" + cfg.Listen
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, "", fmt.Errorf("embedded NATS: %w", err)

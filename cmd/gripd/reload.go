@@ -21,10 +21,10 @@ import (
 // timeout and connection cap, subscriber queue, drain duration, the
 // request limits (limits.max_request_body, max_instruct_body,
 // max_channels, max_ws_message). Restart only: the listen addresses, the
-// NATS settings, reload.watch, backend_dial_timeout and the client
-// listener's limits; a
-// reload that changes them logs that a restart is needed and keeps the
-// running values, so what the log and /metrics report stays true.
+// NATS settings, reload.watch, history, backend_dial_timeout and the
+// client listener's limits; a reload that changes them logs that a
+// restart is needed and keeps the running values, so what the log and
+// /metrics report stays true.
 type reloader struct {
 	src   *configSource
 	log   zerolog.Logger
@@ -92,6 +92,7 @@ func keepRestartOnly(running, next *Config) []string {
 	// The client listener's limits are set when it starts.
 	keep("limits (max_client_conns, max_header_bytes, read_header_timeout, idle_timeout)", running.ListenerLimits, next.ListenerLimits,
 		func() { next.ListenerLimits = running.ListenerLimits })
+	keep("history", running.History, next.History, func() { next.History = running.History })
 	return changed
 }
 

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/gripd/gripd/proxy"
+	"github.com/gripd/gripd/publish"
+)
+
+// historySetupTimeout bounds the start-up work of history: reaching NATS
+// (a JetStream cluster of embedded servers that start together elects
+// its leader first) and creating or updating the stream.
+const historySetupTimeout = 30 * time.Second
+
+// withHistoryStore returns the embedded NATS server's settings with
+// JetStream on when history is, storing in its StoreDir or, when none is
+// given, in a new temporary directory. cleanup removes what it made; run
+// it after the server has shut down.
+func withHistoryStore(emb EmbeddedNATS, h HistoryConfig) (_ EmbeddedNATS, cleanup func(), _ error) {
+	if !h.Enabled {
+		return emb, func() {}, nil
+	}
+	emb.JetStream = true
+	if emb.StoreDir != "" {
+		return emb, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "gripd-nats-")
+	if err != nil {
+		return emb, nil, fmt.Errorf("embedded NATS store dir for history: %w", err)
+	}
+	emb.StoreDir = dir
+	return emb, func() { os.RemoveAll(dir) }, nil
+}
+
+// enableHistory turns history on over nb when cfg says so; nil when it is
+// off.
+func enableHistory(cfg HistoryConfig, nb *publish.NATSBroker, log zerolog.Logger) (proxy.History, error) {
+	if !cfg.Enabled {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), historySetupTimeout)
+	defer cancel()
+	h, err := nb.EnableHistory(ctx, cfg.publishConfig())
+	if err != nil {
+		return nil, err
+	}
+	log.Info().Str("stream", h.Stream()).Dur("max_age", cfg.MaxAge).Int("max_items_per_channel", cfg.MaxItemsPerChannel).
+		Dur("duplicate_window", cfg.DuplicateWindow).Msg("history on: items are kept in JetStream")
+	return h, nil
+}
+
+// historyNeedsNATS is the start-up error of history without NATS.
+func historyNeedsNATS() error {
+	return errors.New("history.enabled needs NATS with JetStream: set nats.embedded.listen (gripd then runs JetStream itself), " +
+		"or nats.url / --nats pointing at a nats-server run with -js")
+}

@@ -1,0 +1,237 @@
+package publish
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/handoff"
+)
+
+// This file reads the history stream back (handoff.Replayable, and the
+// proxy's catch-up, Since) with
+// JetStream's direct gets: plain requests any connection can make, one
+// per batch of messages, that leave no consumer behind on the server.
+//
+// History has no index from an item id to its place, so After looks for
+// the id from the channel's end backwards, in windows of stream
+// positions each four times the last: a client back from a short
+// disconnection missed few items, and the first window (or the check of
+// the last item alone) finds its id; an id that is not there costs a
+// walk over the channel's history, which MaxItemsPerChannel bounds.
+
+const (
+	directGetPrefix = "$JS.API.DIRECT.GET."
+	// firstWindow is the width, in stream positions, of the first window
+	// After searches.
+	firstWindow = 64
+	// catchUpTimeout bounds one Since: a connection that history cannot
+	// catch up in that time recovers through its backend.
+	catchUpTimeout = 5 * time.Second
+)
+
+// directRequest is JetStream's direct get request (a subset).
+type directRequest struct {
+	Seq     uint64 `json:"seq,omitempty"`
+	LastFor string `json:"last_by_subj,omitempty"`
+	NextFor string `json:"next_by_subj,omitempty"`
+	Batch   int    `json:"batch,omitempty"`
+}
+
+var _ handoff.Replayable = (*JetStreamHistory)(nil)
+
+// After returns the items published on channel after the item whose id
+// is lastID, oldest first, at most limit.
+func (h *JetStreamHistory) After(ctx context.Context, channel, lastID string, limit int) (handoff.HistoryPage, error) {
+	if err := h.b.awaitInterest(ctx, channel); err != nil {
+		return handoff.HistoryPage{}, err
+	}
+	subject := HistorySubject(h.b.cfg.SubjectPrefix, channel)
+	want := historyMsgID(channel, lastID)
+	// The channel's last item first: a client that missed nothing costs
+	// one request.
+	last, err := h.direct(ctx, directRequest{LastFor: subject})
+	if err != nil {
+		return handoff.HistoryPage{}, err
+	}
+	if len(last) == 0 {
+		return handoff.HistoryPage{Empty: true}, nil
+	}
+	lastSeq := historySeq(last[0])
+	if last[0].Header.Get(jetstream.MsgIDHeader) == want {
+		return handoff.HistoryPage{Found: true, At: lastSeq, Through: lastSeq}, nil
+	}
+	newer := last // the channel's messages from hi on, oldest first
+	hi := lastSeq
+	var first uint64 // the channel's first position; looked up once needed
+	scanLimit := 2 * (h.cfg.MaxItemsPerChannel + limit)
+	for width := uint64(firstWindow); ; width *= 4 {
+		lo := uint64(1)
+		if hi > width {
+			lo = hi - width
+		}
+		lo = max(lo, first)
+		if lo >= hi {
+			return handoff.HistoryPage{}, nil // nothing older
+		}
+		window, err := h.direct(ctx, directRequest{Seq: lo, NextFor: subject, Batch: int(min(hi-lo, uint64(scanLimit)))})
+		if err != nil {
+			return handoff.HistoryPage{}, err
+		}
+		for len(window) > 0 && historySeq(window[len(window)-1]) >= hi {
+			window = window[:len(window)-1] // newer ones were in the batch too
+		}
+		for i := len(window) - 1; i >= 0; i-- {
+			if window[i].Header.Get(jetstream.MsgIDHeader) == want {
+				at := historySeq(window[i])
+				return h.page(channel, slices.Concat(window[i+1:], newer), at, limit)
+			}
+		}
+		newer = slices.Concat(window, newer)
+		if lo == 1 || len(newer) > scanLimit {
+			return handoff.HistoryPage{}, nil
+		}
+		if first == 0 {
+			// Not in the first window: where does the channel begin, so that
+			// the walk knows when to stop?
+			f, err := h.direct(ctx, directRequest{Seq: 1, NextFor: subject})
+			if err != nil {
+				return handoff.HistoryPage{}, err
+			}
+			if len(f) == 0 {
+				return handoff.HistoryPage{}, nil // trimmed meanwhile
+			}
+			first = historySeq(f[0])
+		}
+		if lo <= first {
+			return handoff.HistoryPage{}, nil
+		}
+		hi = lo
+	}
+}
+
+// AfterSeq returns the items published on channel after position seq,
+// oldest first, at most limit.
+func (h *JetStreamHistory) AfterSeq(ctx context.Context, channel string, seq uint64, limit int) (handoff.HistoryPage, error) {
+	if err := h.b.awaitInterest(ctx, channel); err != nil {
+		return handoff.HistoryPage{}, err
+	}
+	subject := HistorySubject(h.b.cfg.SubjectPrefix, channel)
+	msgs, err := h.direct(ctx, directRequest{Seq: seq + 1, NextFor: subject, Batch: limit + 1})
+	if err != nil {
+		return handoff.HistoryPage{}, err
+	}
+	p, err := h.page(channel, msgs, seq, limit)
+	p.Found, p.At = false, 0
+	return p, err
+}
+
+// Since is the proxy's catch-up of a connection that missed items
+// (proxy.History): the items published on channel after the one whose id
+// is after, oldest first. ok is false when history does not hold that
+// id, or holds more after it than MaxItemsPerChannel: the connection then
+// recovers through its backend.
+func (h *JetStreamHistory) Since(ctx context.Context, channel, after string) (items []grip.Item, ok bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
+	defer cancel()
+	limit := h.cfg.MaxItemsPerChannel
+	p, err := h.After(ctx, channel, after, limit)
+	if err != nil || !p.Found {
+		return nil, false, err
+	}
+	items = p.Items
+	for p.More && len(items) <= limit {
+		if p, err = h.AfterSeq(ctx, channel, p.Through, limit); err != nil {
+			return nil, false, err
+		}
+		items = append(items, p.Items...)
+	}
+	if len(items) > limit {
+		return nil, false, nil
+	}
+	return items, true, nil
+}
+
+// page turns the stored messages after position from into a page of at
+// most limit items.
+func (h *JetStreamHistory) page(channel string, msgs []*nats.Msg, from uint64, limit int) (handoff.HistoryPage, error) {
+	p := handoff.HistoryPage{Found: true, At: from, Through: from}
+	if len(msgs) > limit {
+		msgs, p.More = msgs[:limit], true
+	}
+	p.Items = make([]grip.Item, 0, len(msgs))
+	for _, m := range msgs {
+		it, err := grip.ParseItem(m.Data)
+		if err != nil {
+			return handoff.HistoryPage{}, fmt.Errorf("bad item at %d in history: %w", historySeq(m), err)
+		}
+		it.Channel = channel // the subject decides, as for live items
+		it.Seq = historySeq(m)
+		p.Items = append(p.Items, it)
+		p.Through = it.Seq
+	}
+	return p, nil
+}
+
+// direct makes one direct get and returns the messages of its answer in
+// order: none when there is no such message, one for a single get, up to
+// Batch for a batch.
+func (h *JetStreamHistory) direct(ctx context.Context, req directRequest) ([]*nats.Msg, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("history request: %w", err)
+	}
+	nc := h.b.nc
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, fmt.Errorf("history request: %w", err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.PublishRequest(directGetPrefix+h.stream, inbox, body); err != nil {
+		return nil, fmt.Errorf("history request: %w", err)
+	}
+	var out []*nats.Msg
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("history request to stream %s: %w", h.stream, err)
+		}
+		switch status := m.Header.Get("Status"); status {
+		case "":
+			out = append(out, m)
+			if req.Batch == 0 {
+				return out, nil
+			}
+		case "204", "404": // end of the batch; no (more) such message
+			return out, nil
+		default:
+			return nil, fmt.Errorf("history request to stream %s: status %s %s", h.stream, status, m.Header.Get("Description"))
+		}
+	}
+}
+
+// awaitInterest waits until NATS has confirmed this instance's
+// subscription to channel, when one is being made: a lookup made after
+// that misses nothing, since what it does not find stored yet is
+// republished to this instance.
+func (b *NATSBroker) awaitInterest(ctx context.Context, channel string) error {
+	b.mu.Lock()
+	ready := b.ready[channel]
+	b.mu.Unlock()
+	if ready == nil {
+		return nil
+	}
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the NATS subscription to %q: %w", channel, ctx.Err())
+	}
+}
