@@ -4,8 +4,9 @@ package integration
 // real nats-server (run with -js), 200 SSE clients that drop at random
 // moments and come back, each time to a random instance, with
 // Last-Event-ID (some with the lastEventId query parameter instead),
-// while 2,000 items with ids are published through both control APIs,
-// one in ten of them twice as a publisher retrying after a timeout would.
+// while 2,000 items with ids are published through both control APIs
+// (four to a request), one request in ten twice, through the other
+// instance, as a publisher retrying after a timeout would.
 // Every client must end with every item exactly once, in order.
 
 import (
@@ -33,9 +34,12 @@ const (
 	resumeClients   = 200
 	resumeItems     = 2000
 	resumeChannel   = "resume"
-	// resumeEvery paces the publisher: about 13 s of publishing, long
-	// enough for every client to drop and come back many times.
-	resumeEvery = 6500 * time.Microsecond
+	// The publisher sends resumeBatch items per request, one request every
+	// resumeEvery: about 13 s of publishing, long enough for every client
+	// to drop and come back many times, and few enough requests that a
+	// loaded machine keeps up.
+	resumeBatch = 4
+	resumeEvery = resumeBatch * 6500 * time.Microsecond
 	// A client's connection lasts a random time in this range before the
 	// client drops it (wherever the stream is, even inside an event).
 	resumeMinLife, resumeMaxLife = 50 * time.Millisecond, 1500 * time.Millisecond
@@ -101,7 +105,7 @@ func TestResumeFromHistory(t *testing.T) {
 	t.Cleanup(pub.http.CloseIdleConnections)
 	// Item 0 is where every client starts: its first connection already
 	// resumes, after i0.
-	if err := pub.publish(0, 0); err != nil {
+	if err := pub.publish(0, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 
@@ -123,15 +127,16 @@ func TestResumeFromHistory(t *testing.T) {
 	pubStart := time.Now()
 	tick := time.NewTicker(resumeEvery)
 	rnd := rand.New(rand.NewPCG(7, 7))
-	for n := 1; n <= resumeItems; n++ {
+	for n := 1; n <= resumeItems; n += resumeBatch {
 		<-tick.C
+		last := min(n+resumeBatch-1, resumeItems)
 		inst := rnd.IntN(resumeInstances)
-		if err := pub.publish(n, inst); err != nil {
+		if err := pub.publish(n, last, inst); err != nil {
 			t.Fatal(err)
 		}
 		if rnd.IntN(10) == 0 { // the retry of a publisher that timed out
-			pub.repeated.Add(1)
-			if err := pub.publish(n, (inst+1)%resumeInstances); err != nil {
+			pub.repeated.Add(int64(last - n + 1))
+			if err := pub.publish(n, last, (inst+1)%resumeInstances); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -189,26 +194,30 @@ type resumePublisher struct {
 	repeated atomic.Int64
 }
 
-// publish sends item n (id "i<n>", an SSE event with that id and data n)
-// through instance inst.
-func (p *resumePublisher) publish(n, inst int) error {
-	it := fleetItem{Channel: resumeChannel, ID: fmt.Sprintf("i%d", n)}
-	it.Formats.HTTPStream.Content = fmt.Sprintf("id: i%d\ndata: %d\n\n", n, n)
+// publish sends items first..last (item n has id "i<n>" and is an SSE
+// event with that id and data n) in one request through instance inst.
+func (p *resumePublisher) publish(first, last, inst int) error {
+	var items []fleetItem
+	for n := first; n <= last; n++ {
+		it := fleetItem{Channel: resumeChannel, ID: fmt.Sprintf("i%d", n)}
+		it.Formats.HTTPStream.Content = fmt.Sprintf("id: i%d\ndata: %d\n\n", n, n)
+		items = append(items, it)
+	}
 	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.controls[inst]+"/publish/", bytes.NewReader(publishBody(it)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.controls[inst]+"/publish/", bytes.NewReader(publishBody(items...)))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := p.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("publishing item %d through gripd %d: %w", n, inst, err)
+		return fmt.Errorf("publishing items %d..%d through gripd %d: %w", first, last, inst, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("publishing item %d through gripd %d: %d %q", n, inst, resp.StatusCode, b)
+		return fmt.Errorf("publishing items %d..%d through gripd %d: %d %q", first, last, inst, resp.StatusCode, b)
 	}
 	return nil
 }
