@@ -169,7 +169,7 @@ func (b *NATSBroker) awaitConnected(ctx context.Context) error {
 	for !b.nc.IsConnected() {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("NATS at %s is not connected (%s): %w", b.cfg.URL, b.nc.Status(), ctx.Err())
+			return fmt.Errorf("NATS at %s is not connected (%s): %w", RedactURL(b.cfg.URL), b.nc.Status(), ctx.Err())
 		case <-tick.C:
 		}
 	}

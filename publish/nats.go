@@ -142,7 +142,7 @@ func NewNATSBroker(cfg NATSConfig, hub *handoff.Hub, log zerolog.Logger) (*NATSB
 	}
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("nats connect %s: %w", cfg.URL, err)
+		return nil, fmt.Errorf("nats connect %s: %w", RedactURL(cfg.URL), err)
 	}
 	b.nc = nc
 	direct, err := nc.QueueSubscribe(PublishSubject(cfg.SubjectPrefix), "gripd", b.publishFromNATS)

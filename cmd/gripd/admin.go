@@ -58,9 +58,9 @@ func newAdmin(hub *handoff.Hub, met *metrics, nats natsLink) *admin {
 	// Go's profiler, for the 3 a.m. question "where do the memory and CPU
 	// go?" (go tool pprof http://127.0.0.1:5563/debug/pprof/heap). It costs
 	// nothing until asked; the admin listener is private (loopback by
-	// default) because this, like /channels, is not for strangers.
+	// default) because this, like /channels, is not for strangers. No
+	// /debug/pprof/cmdline: the command line may carry --sig-key.
 	a.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	a.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 	a.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	a.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 	a.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)

@@ -160,3 +160,11 @@ func TestAdminPprof(t *testing.T) {
 		t.Errorf("GET /debug/pprof/heap: %d", code)
 	}
 }
+
+// TestAdminPprofHidesCommandLine: the command line may carry --sig-key.
+func TestAdminPprofHidesCommandLine(t *testing.T) {
+	a := testAdmin(t, nil).a
+	if code, body := get(t, a, "GET", "/debug/pprof/cmdline"); code == 200 {
+		t.Errorf("GET /debug/pprof/cmdline: 200 %.80q, want it refused", body)
+	}
+}

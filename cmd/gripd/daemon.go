@@ -91,7 +91,7 @@ func startDaemon(cfg *Config, table *proxy.Table, src *configSource, reusePort b
 		d.closers = append([]func(){nb.Close}, d.closers...)
 		broker = nb
 		natsUp = nb
-		log.Info().Str("nats", natsCfg.URL).Bool("connected", nb.Connected()).Msg("publishes go through NATS")
+		log.Info().Str("nats", publish.RedactURL(natsCfg.URL)).Bool("connected", nb.Connected()).Msg("publishes go through NATS")
 		if history, err = enableHistory(cfg.History, nb, log); err != nil {
 			return d, err
 		}
