@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -19,12 +20,33 @@ import (
 // JetStream's direct gets: plain requests any connection can make, one
 // per batch of messages, that leave no consumer behind on the server.
 //
-// History has no index from an item id to its place, so After looks for
-// the id from the channel's end backwards, in windows of stream
-// positions each four times the last: a client back from a short
+// History has no index from an item id to its place (JetStream
+// de-duplicates by Nats-Msg-Id but cannot be asked where one is), so
+// After looks for the id from the channel's end backwards, in windows of
+// stream positions each four times the last: a client back from a short
 // disconnection missed few items, and the first window (or the check of
-// the last item alone) finds its id; an id that is not there costs a
-// walk over the channel's history, which MaxItemsPerChannel bounds.
+// the last item alone) finds its id. An id that is not there costs a
+// walk, and any client can send one (a Last-Event-ID is the client's to
+// choose), so the walk is bounded three ways:
+//
+//   - it stops once more than scanLimit items (twice this instance's
+//     MaxItemsPerChannel plus the caller's limit) lie newer than the
+//     window being read: an id older than that would give the caller
+//     more items than it takes anyway;
+//   - at most maxHistoryWalks walks run at once per instance; a lookup
+//     that finds them all busy fails at once with ErrHistoryBusy, and
+//     the caller goes on as when history is unavailable (the hold
+//     without a replay, the catch-up through the backend's recovery).
+//     The cheap start of every lookup, the check of the channel's last
+//     item, needs no slot: a client that missed nothing is never turned
+//     away;
+//   - the caller's timeout (HistoryTimeout, catchUpTimeout) bounds it.
+//
+// A window is read in pages until it reaches its upper end, never cut at
+// a count: the stream's limit per channel is whatever the last instance
+// to start set (EnableHistory), possibly more than this instance's
+// MaxItemsPerChannel, and the server also cuts a batch at its byte
+// limit; trusting either count would leave a gap in a replay.
 
 const (
 	directGetPrefix = "$JS.API.DIRECT.GET."
@@ -34,7 +56,18 @@ const (
 	// catchUpTimeout bounds one Since: a connection that history cannot
 	// catch up in that time recovers through its backend.
 	catchUpTimeout = 5 * time.Second
+	// maxHistoryWalks is how many lookups of one instance may walk a
+	// channel's history at once.
+	maxHistoryWalks = 16
+	// numPendingHeader is, on each message of a batched direct get, how
+	// many messages of its subject follow it in the stream.
+	numPendingHeader = "Nats-Num-Pending"
 )
+
+// ErrHistoryBusy is the error of a lookup that would walk a channel's
+// history while maxHistoryWalks walks already run: the caller handles it
+// as history being unavailable.
+var ErrHistoryBusy = errors.New("history busy: too many lookups walking history at once")
 
 // directRequest is JetStream's direct get request (a subset).
 type directRequest struct {
@@ -67,6 +100,12 @@ func (h *JetStreamHistory) After(ctx context.Context, channel, lastID string, li
 	if last[0].Header.Get(jetstream.MsgIDHeader) == want {
 		return handoff.HistoryPage{Found: true, At: lastSeq, Through: lastSeq}, nil
 	}
+	select {
+	case h.walks <- struct{}{}:
+		defer func() { <-h.walks }()
+	default:
+		return handoff.HistoryPage{}, ErrHistoryBusy
+	}
 	newer := last // the channel's messages from hi on, oldest first
 	hi := lastSeq
 	var first uint64 // the channel's first position; looked up once needed
@@ -80,12 +119,9 @@ func (h *JetStreamHistory) After(ctx context.Context, channel, lastID string, li
 		if lo >= hi {
 			return handoff.HistoryPage{}, nil // nothing older
 		}
-		window, err := h.direct(ctx, directRequest{Seq: lo, NextFor: subject, Batch: int(min(hi-lo, uint64(scanLimit)))})
+		window, err := h.between(ctx, subject, lo, hi, scanLimit)
 		if err != nil {
 			return handoff.HistoryPage{}, err
-		}
-		for len(window) > 0 && historySeq(window[len(window)-1]) >= hi {
-			window = window[:len(window)-1] // newer ones were in the batch too
 		}
 		for i := len(window) - 1; i >= 0; i-- {
 			if window[i].Header.Get(jetstream.MsgIDHeader) == want {
@@ -114,6 +150,35 @@ func (h *JetStreamHistory) After(ctx context.Context, channel, lastID string, li
 		}
 		hi = lo
 	}
+}
+
+// between returns the messages of subject at stream positions lo to
+// hi-1, oldest first, all of them: it asks for batches of at most batch
+// messages until one reaches hi or the subject's end, so neither batch
+// nor the server's byte limit on an answer can leave a gap.
+func (h *JetStreamHistory) between(ctx context.Context, subject string, lo, hi uint64, batch int) ([]*nats.Msg, error) {
+	var out []*nats.Msg
+	for lo < hi {
+		msgs, err := h.direct(ctx, directRequest{Seq: lo, NextFor: subject, Batch: int(min(hi-lo, uint64(max(batch, 1))))})
+		if err != nil {
+			return nil, err
+		}
+		if len(msgs) == 0 {
+			break // none at lo or after
+		}
+		for _, m := range msgs {
+			seq := historySeq(m)
+			if seq >= hi {
+				return out, nil // newer ones were in the batch too
+			}
+			out = append(out, m)
+			lo = seq + 1
+		}
+		if msgs[len(msgs)-1].Header.Get(numPendingHeader) == "0" {
+			break // the subject's last message
+		}
+	}
+	return out, nil
 }
 
 // AfterSeq returns the items published on channel after position seq,

@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -131,5 +132,84 @@ func TestHistoryAfterSearchesBack(t *testing.T) {
 	}
 	if p, err := h.After(ctx, "a", "401", 1000); err != nil || p.Found {
 		t.Fatalf("an id never published: %+v %v", p.Found, err)
+	}
+}
+
+// The stream keeps what the last instance to start set (EnableHistory),
+// here more items per channel than this instance's MaxItemsPerChannel:
+// a window holding more items than a lookup's batch is read in pages,
+// and a resume returns every item after its id, in order, with no gap.
+func TestHistoryAfterStreamKeepsMoreThanConfig(t *testing.T) {
+	ns := startJetStream(t)
+	b, _, h := newHistoryBroker(t, ns.ClientURL(), HistoryConfig{MaxItemsPerChannel: 10})
+	newHistoryBroker(t, ns.ClientURL(), HistoryConfig{MaxItemsPerChannel: 1000}) // starts last
+	var items []grip.Item
+	for i := 1; i <= 100; i++ {
+		items = append(items, idItem("a", fmt.Sprint(i)))
+	}
+	mustPublish(t, b, items...)
+	ctx := lookupCtx(t)
+	// limit 20: this instance reads at most 2*(10+20) = 60 items a
+	// batch, less than the 64 items of the first window.
+	const limit = 20
+	for _, from := range []int{40, 50, 80, 90, 95, 99} {
+		p, err := h.After(ctx, "a", fmt.Sprint(from), limit)
+		if err != nil || !p.Found {
+			t.Fatalf("after %d: found %v err %v", from, p.Found, err)
+		}
+		want := min(100-from, limit)
+		if len(p.Items) != want || p.More != (100-from > limit) {
+			t.Fatalf("after %d: %q more %v", from, idsOf(p.Items), p.More)
+		}
+		for i, it := range p.Items {
+			if it.ID != fmt.Sprint(from+1+i) {
+				t.Fatalf("after %d: items %q", from, idsOf(p.Items))
+			}
+		}
+	}
+	// An id with more than 2*(10+20) items after it is not looked for
+	// further: not found, never a page with a gap.
+	if p, err := h.After(ctx, "a", "1", limit); err != nil || p.Found || len(p.Items) != 0 {
+		t.Fatalf("after 1: %+v %v", p, err)
+	}
+	items2, ok, err := h.Since(ctx, "a", "92")
+	if err != nil || !ok || idsOf(items2) != "93,94,95,96,97,98,99,100" {
+		t.Fatalf("since 92: %q ok %v err %v", idsOf(items2), ok, err)
+	}
+}
+
+// Lookups that walk history are capped per instance: with every walk
+// slot taken, one more fails at once with ErrHistoryBusy (the caller
+// handles history as unavailable), while the cheap check of a channel's
+// last item still answers.
+func TestHistoryWalksCapped(t *testing.T) {
+	ns := startJetStream(t)
+	b, _, h := newHistoryBroker(t, ns.ClientURL(), HistoryConfig{})
+	for i := 1; i <= 5; i++ {
+		mustPublish(t, b, idItem("a", fmt.Sprint(i)))
+	}
+	ctx := lookupCtx(t)
+	for range maxHistoryWalks {
+		h.walks <- struct{}{} // maxHistoryWalks walks in flight
+	}
+	start := time.Now()
+	if _, err := h.After(ctx, "a", "unknown", 100); !errors.Is(err, ErrHistoryBusy) {
+		t.Fatalf("a walk beyond the cap: %v", err)
+	}
+	if _, _, err := h.Since(ctx, "a", "2"); !errors.Is(err, ErrHistoryBusy) {
+		t.Fatalf("a catch-up beyond the cap: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("busy answers took %v", d)
+	}
+	if p, err := h.After(ctx, "a", "5", 100); err != nil || !p.Found {
+		t.Fatalf("the last item, with the walks busy: %+v %v", p, err)
+	}
+	<-h.walks // one walk ends
+	if p, err := h.After(ctx, "a", "2", 100); err != nil || idsOf(p.Items) != "3,4,5" {
+		t.Fatalf("after 2 with a free slot: %+v %v", p, err)
+	}
+	if len(h.walks) != maxHistoryWalks-1 {
+		t.Fatalf("%d slots taken after the walk, want %d", len(h.walks), maxHistoryWalks-1)
 	}
 }

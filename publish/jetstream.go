@@ -98,6 +98,9 @@ type JetStreamHistory struct {
 	js     jetstream.JetStream
 	stream string
 	cfg    HistoryConfig
+	// walks holds a token per lookup walking a channel's history
+	// (history.go), at most maxHistoryWalks.
+	walks chan struct{}
 }
 
 // EnableHistory creates the history stream (or updates it to cfg) and
@@ -156,7 +159,7 @@ func (b *NATSBroker) EnableHistory(ctx context.Context, cfg HistoryConfig) (*Jet
 	if err != nil {
 		return nil, fmt.Errorf("history: creating stream %s: %w", name, err)
 	}
-	h := &JetStreamHistory{b: b, js: js, stream: name, cfg: cfg}
+	h := &JetStreamHistory{b: b, js: js, stream: name, cfg: cfg, walks: make(chan struct{}, maxHistoryWalks)}
 	b.history.Store(h)
 	return h, nil
 }
