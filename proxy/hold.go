@@ -273,7 +273,7 @@ func (s *Server) holdStream(st *requestState, r *http.Request, inst *grip.Instru
 	setRequestID(h, st.requestID)
 	st.w.WriteHeader(code)
 	sw := &streamWriter{w: st.w, rc: http.NewResponseController(st.w), timeout: s.cfg.WriteTimeout}
-	initial, err := filterBody(inst, initial)
+	initial, err := filterBody(inst, initial, st.limits.MaxInstructBody)
 	if err != nil {
 		// Pushpin too ends the stream, cleanly, after the headers.
 		st.end = "filter error"

@@ -26,6 +26,20 @@ import (
 // its chain), on a hint, on /recover, and every timeout unless every
 // channel had traffic meanwhile.
 //
+// Where a link goes: a relative link is in the backend's own view. It
+// resolves against the URL of the backend request (the scheme and host of
+// the route's backend, the path as forwarded, after any rewrite) and is
+// fetched through the same route that served the request: its backends
+// with failover, its headers, Grip-Sig and Grip-Last, the path not
+// rewritten again. The client's Host header never takes part: neither in
+// resolving a relative link nor in picking a route for it, so a client
+// cannot point gripd at a host of its choosing. An absolute link is the
+// backend's explicit choice: a host and path of the route table go to that
+// route's backends, rewritten and signed as a client request would be;
+// any other URL is fetched as it is, unsigned. A relative link in the
+// answer to an absolute one resolves against that absolute URL and is
+// treated as absolute.
+//
 // Fetches are never shared between streams, not even identical ones:
 // Pushpin shares them, and mixes up streams with different Grip-Last
 // (its issue #47692).
@@ -59,30 +73,43 @@ type linkedStream struct {
 	sw   *streamWriter
 	sub  *handoff.Subscriber
 	link *url.URL // nil: none (then hints and recoveries have nothing to fetch)
+	// sameRoute: link is a relative link in the backend's view, fetched
+	// through st.route as it is; otherwise an absolute one (getLink).
+	sameRoute bool
+	// host is the Host header of the backend request, sent again with a
+	// sameRoute fetch (a backend's own host_header still replaces it).
+	host string
 	poll time.Duration
 	ka   *grip.KeepAlive
 }
 
-// setLink takes inst's next link, resolved against base.
-func (ls *linkedStream) setLink(inst *grip.Instruction, base *url.URL) error {
-	ls.link, ls.poll = nil, 0
+// setLink takes inst's next link, resolved against base. A relative link
+// stays on the same route when base is a same-route URL (the backend
+// request's, or a relative link's before it); an absolute one never does.
+func (ls *linkedStream) setLink(inst *grip.Instruction, base *url.URL, baseSameRoute bool) error {
+	ls.link, ls.poll, ls.sameRoute = nil, 0, false
 	l := inst.NextLink()
 	if l == nil {
 		return nil
+	}
+	ref, err := url.Parse(l.URL)
+	if err != nil {
+		return fmt.Errorf("link %q: %w", l.URL, err)
 	}
 	u, err := grip.ResolveLink(base, l.URL)
 	if err != nil {
 		return err
 	}
-	ls.link, ls.poll = u, l.Timeout
+	relative := ref.Scheme == "" && ref.Host == ""
+	ls.link, ls.poll, ls.sameRoute = u, l.Timeout, relative && baseSameRoute
 	return nil
 }
 
 // followLinks holds a stream that has (or needs) a next link until it
 // ends, fetching the link whenever it is due.
 func (s *Server) followLinks(st *requestState, r *http.Request, sw *streamWriter, sub *handoff.Subscriber, inst *grip.Instruction) (handoff.StreamEnd, error) {
-	ls := &linkedStream{srv: s, st: st, ctx: r.Context(), sw: sw, sub: sub, ka: inst.KeepAlive}
-	if err := ls.setLink(inst, clientURL(r)); err != nil {
+	ls := &linkedStream{srv: s, st: st, ctx: r.Context(), sw: sw, sub: sub, ka: inst.KeepAlive, host: r.Host}
+	if err := ls.setLink(inst, backendURL(st, r), true); err != nil {
 		return endLinkFailed, err
 	}
 	if ls.link == nil {
@@ -132,9 +159,9 @@ func (s *Server) followLinks(st *requestState, r *http.Request, sw *streamWriter
 			}
 			return endLinkFailed, err
 		}
-		base := ls.link
+		base, baseSameRoute := ls.link, ls.sameRoute
 		ls.ka = inst.KeepAlive
-		if err := ls.setLink(inst, base); err != nil {
+		if err := ls.setLink(inst, base, baseSameRoute); err != nil {
 			return endLinkFailed, err
 		}
 		switch {
@@ -183,14 +210,16 @@ func (ls *linkedStream) catchUp() (end handoff.StreamEnd, caught bool, err error
 	return end, caught, err
 }
 
-// clientURL is the URL the client asked for, which relative links
-// resolve against.
-func clientURL(r *http.Request) *url.URL {
+// backendURL is the URL of the backend request r (as forwarded: path
+// rewritten, scheme and host of the backend that answered), which
+// relative links resolve against. It never uses the client's Host.
+func backendURL(st *requestState, r *http.Request) *url.URL {
 	u := *r.URL
-	u.Scheme, u.Host = "http", r.Host
-	if r.TLS != nil {
-		u.Scheme = "https"
+	if u.Host == "" {
+		b := st.route.Backends[0].URL
+		u.Scheme, u.Host = b.Scheme, b.Host
 	}
+	u.User = nil
 	return &u
 }
 
@@ -222,7 +251,7 @@ func (ls *linkedStream) fetch() (*grip.Instruction, error) {
 // fetchOnce makes one request for the link. wrote says whether any of
 // its body reached the client (then it is never tried again).
 func (ls *linkedStream) fetchOnce() (inst *grip.Instruction, wrote bool, err error) {
-	resp, err := ls.srv.getLink(ls.ctx, ls.st, ls.link, ls.sub.LastIDs())
+	resp, err := ls.srv.getLink(ls.ctx, ls.st, ls.link, ls.sameRoute, ls.host, ls.sub.LastIDs())
 	if err != nil {
 		return nil, false, &linkError{err: fmt.Errorf("next link %s: %w", ls.link.Redacted(), err), retry: true}
 	}
@@ -232,7 +261,7 @@ func (ls *linkedStream) fetchOnce() (inst *grip.Instruction, wrote bool, err err
 	}
 	var body []byte
 	if grip.IsInstruct(resp.Header) {
-		if body, err = readLimited(resp.Body, grip.MaxInstructBody); err != nil {
+		if body, err = readLimited(resp.Body, ls.st.limits.MaxInstructBody); err != nil {
 			return nil, false, &linkError{err: err, retry: true}
 		}
 	}
@@ -247,7 +276,7 @@ func (ls *linkedStream) fetchOnce() (inst *grip.Instruction, wrote bool, err err
 	if body != nil {
 		src = bytes.NewReader(inst.Response.Body)
 	}
-	if src, err = filterBody(inst, src); err != nil {
+	if src, err = filterBody(inst, src, ls.st.limits.MaxInstructBody); err != nil {
 		return nil, false, &linkError{err: fmt.Errorf("next link %s: %w", ls.link.Redacted(), err)}
 	}
 	cw := &countingWriter{w: ls.sw}
@@ -262,10 +291,13 @@ func (ls *linkedStream) fetchOnce() (inst *grip.Instruction, wrote bool, err err
 	return inst, cw.n > 0, nil
 }
 
-// getLink sends the GET for a next link. A link to a host and path the
-// route table knows goes to that route's backends, rewritten and signed
-// as a client request would be; any other is fetched as it is, unsigned.
-func (s *Server) getLink(ctx context.Context, st *requestState, u *url.URL, lastIDs map[string]string) (*http.Response, error) {
+// getLink sends the GET for a next link. A relative link (sameRoute) goes
+// to the backends of the route that served the request, its path as it
+// is, signed, with host as Host header; the route table is not consulted.
+// An absolute link to a host and path the route table knows goes to that
+// route's backends, rewritten and signed as a client request would be;
+// any other absolute link is fetched as it is, unsigned.
+func (s *Server) getLink(ctx context.Context, st *requestState, u *url.URL, sameRoute bool, host string, lastIDs map[string]string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, err
@@ -273,11 +305,16 @@ func (s *Server) getLink(ctx context.Context, st *requestState, u *url.URL, last
 	req.Host = u.Host
 	setRequestID(req.Header, st.requestID)
 	addGripLast(req.Header, lastIDs)
-	route, ok := s.table.Load().Match(u.Hostname(), u.EscapedPath())
-	if !ok {
-		return s.fo.clients.Load().secure.RoundTrip(req)
+	route := st.route
+	if sameRoute {
+		req.Host = host
+	} else {
+		var ok bool
+		if route, ok = s.table.Load().Match(u.Hostname(), u.EscapedPath()); !ok {
+			return s.fo.clients.Load().secure.RoundTrip(req)
+		}
 	}
-	if route.StripChars > 0 || route.ReplacePrefix != nil {
+	if !sameRoute && (route.StripChars > 0 || route.ReplacePrefix != nil) {
 		path := route.RewritePath(u.EscapedPath())
 		req.URL.RawPath, req.URL.Path = path, unescapePath(path)
 	}
@@ -294,18 +331,19 @@ func (s *Server) getLink(ctx context.Context, st *requestState, u *url.URL, last
 		}
 		req.Header.Set("Grip-Feature", grip.Feature)
 	}
-	linkState := &requestState{route: route, log: st.log, requestID: st.requestID, start: time.Now()}
+	linkState := &requestState{route: route, log: st.log, requestID: st.requestID, start: time.Now(), limits: st.limits}
 	return s.fo.RoundTrip(req.WithContext(context.WithValue(ctx, stateKey{}, linkState)))
 }
 
 // filterBody runs the response-body filters of inst's channels (build-id)
 // over a stream hold's or a next link's body. Without them the body is
 // left to stream through.
-func filterBody(inst *grip.Instruction, body io.Reader) (io.Reader, error) {
+// limit is the request's limits.max_instruct_body.
+func filterBody(inst *grip.Instruction, body io.Reader, limit int64) (io.Reader, error) {
 	if !grip.WantsResponseFilter(inst.Channels) {
 		return body, nil
 	}
-	all, err := readLimited(body, grip.MaxInstructBody)
+	all, err := readLimited(body, limit)
 	if err != nil {
 		return nil, err
 	}

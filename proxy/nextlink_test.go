@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -290,7 +291,9 @@ func TestNextLinkThroughItsRouteIsSigned(t *testing.T) {
 	var got http.Header
 	rb := newRecordingBackend(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		if n == 0 {
-			w.Header().Set("Grip-Link", "</api/more>; rel=next")
+			// A relative link is in the backend's view: /more, as the
+			// backend sees the request (/feed, after the rewrite).
+			w.Header().Set("Grip-Link", "</more>; rel=next")
 			io.WriteString(w, "first\n")
 			return
 		}
@@ -304,4 +307,77 @@ func TestNextLinkThroughItsRouteIsSigned(t *testing.T) {
 	if got.Get("Grip-Sig") == "" || !strings.Contains(got.Get("Grip-Feature"), "link:next") || got.Get("X-Request-Id") == "" {
 		t.Fatalf("link request headers %v", got)
 	}
+}
+
+// A relative link resolves against the backend request and goes through
+// the route that served the request, never to the host the client named
+// in its Host header (SSRF).
+func TestRelativeNextLinkNeverUsesTheClientHost(t *testing.T) {
+	var internalHits atomic.Int32
+	internal := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		internalHits.Add(1)
+		io.WriteString(w, "internal secret\n")
+	})
+	key := []byte("route-key")
+	var sig atomic.Pointer[string]
+	rb := newRecordingBackend(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/feed":
+			streamAnswer(w, "ssrf", "1", "</next>; rel=next", "hello\n")
+		case "/next":
+			v := r.Header.Get("Grip-Sig")
+			sig.Store(&v)
+			streamAnswer(w, "ssrf", "2", "<next2>; rel=next", "from the backend\n")
+		default:
+			io.WriteString(w, "unexpected "+r.URL.Path+"\n")
+		}
+	})
+	// The route matches any host under /api/; /next matches no route.
+	f := newFixture(t, []string{rb.url}, fixtureOpts{route: Route{PathPrefix: "/api/", SigKey: key}})
+	lastIDIs(t, f, "ssrf", "2")
+	internalHost := strings.TrimPrefix(internal.URL, "http://")
+	resp := get(t, f.proxy.URL+"/api/feed", map[string]string{"Host": internalHost})
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != 200 {
+		t.Fatalf("stream answered %d", resp.StatusCode)
+	}
+	lr := &lineReader{t, bufio.NewReader(resp.Body)}
+	lr.expect("hello", "from the backend")
+	waitSubscribers(t, f.hub, "ssrf", 2) // the watcher and the stream, held again
+	reqs := rb.requests()
+	if len(reqs) != 2 || reqs[1].path != "/next" || !slices.Equal(reqs[1].gripLast, []string{"ssrf; last-id=1"}) {
+		t.Fatalf("backend saw %+v; want /next with Grip-Last ssrf; last-id=1", reqs)
+	}
+	if p := sig.Load(); p == nil {
+		t.Fatal("no Grip-Sig seen")
+	} else if _, err := grip.ValidateSig(*p, key); err != nil {
+		t.Fatalf("link Grip-Sig %q: %v", *p, err)
+	}
+	if n := internalHits.Load(); n != 0 {
+		t.Fatalf("the host of the client's Host header got %d requests", n)
+	}
+}
+
+// A relative link after a relative link stays on the route too, resolved
+// against the previous link's path.
+func TestRelativeNextLinkChainStaysOnTheRoute(t *testing.T) {
+	rb := newRecordingBackend(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		switch n {
+		case 0:
+			w.Header().Set("Grip-Link", "<page/2>; rel=next")
+			io.WriteString(w, "one\n")
+		case 1:
+			w.Header().Set("Grip-Link", "<3>; rel=next")
+			io.WriteString(w, "two at "+r.URL.Path+"\n")
+		default:
+			io.WriteString(w, "three at "+r.URL.Path+"\n")
+		}
+	})
+	prefix := "/"
+	f := newFixture(t, []string{rb.url}, fixtureOpts{route: Route{Host: "public.example", PathPrefix: "/v1/", ReplacePrefix: &prefix}})
+	resp := get(t, f.proxy.URL+"/v1/list/", map[string]string{"Host": "public.example"})
+	defer resp.Body.Close()
+	lr := &lineReader{t, bufio.NewReader(resp.Body)}
+	lr.expect("one", "two at /list/page/2", "three at /list/page/3")
+	lr.expectEnd()
 }
