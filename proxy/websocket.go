@@ -29,6 +29,12 @@ const (
 	wsMaxRejectBody  = 100000  // a rejection body relayed to the client
 	wsMinKeepAlive   = 20 * time.Second
 	wsRetries        = 5 // after a backend connection error
+	// wsMaxPending caps the client events waiting for the backend (their
+	// content plus 16 bytes each): at the cap readClient stops reading, so
+	// the TCP window pushes back on the client, as Pushpin's credits do.
+	// A session holds at most this plus one message (limits.max_ws_message)
+	// plus the batch in flight.
+	wsMaxPending = 4 * wsMaxRequestBody
 )
 
 // wsHopHeaders are client handshake headers not replayed to the backend.
@@ -75,6 +81,8 @@ type wsSession struct {
 
 	mu        sync.Mutex // guards the fields below
 	pending   []grip.WSEvent
+	pendingN  int           // bytes in pending, as takeBatch counts them
+	room      chan struct{} // made when readClient first waits for room below wsMaxPending
 	meta      map[string]string
 	kaIdle    time.Duration // Keep-Alive-Interval; 0 = none
 	kaDue     bool          // Keep-Alive-Interval passed: send an empty request

@@ -150,6 +150,7 @@ func (ws *wsSession) queue(e grip.WSEvent) {
 	}
 	ws.closeSent = final
 	ws.pending = append(ws.pending, e)
+	ws.pendingN += wsEventSize(e)
 	ws.mu.Unlock()
 	ws.wakeSend()
 }
@@ -167,6 +168,40 @@ func (ws *wsSession) wakeSend() {
 	}
 }
 
+func wsEventSize(e grip.WSEvent) int { return len(e.Content) + 16 }
+
+// waitRoom blocks readClient while wsMaxPending bytes wait for the
+// backend, until the send loop takes a batch or the session ends (false).
+// Only reads wait: queue never blocks, so a CLOSE or DISCONNECT always
+// gets through.
+func (ws *wsSession) waitRoom() bool {
+	for {
+		ws.mu.Lock()
+		if ws.pendingN < wsMaxPending {
+			ws.mu.Unlock()
+			return true
+		}
+		if ws.room == nil {
+			ws.room = make(chan struct{}, 1)
+		}
+		room := ws.room
+		ws.mu.Unlock()
+		select {
+		case <-room:
+		case <-ws.ctx.Done(): // finish cancels it
+			return false
+		}
+	}
+}
+
+// freed tells a waiting readClient that pending shrank; ws.mu is held.
+func (ws *wsSession) freed() {
+	select {
+	case ws.room <- struct{}{}: // a nil room (nobody ever waited) is never ready
+	default:
+	}
+}
+
 // takeBatch removes the events for the next request: every queued event
 // up to wsMaxRequestBody bytes (at least one).
 func (ws *wsSession) takeBatch() []grip.WSEvent {
@@ -174,14 +209,19 @@ func (ws *wsSession) takeBatch() []grip.WSEvent {
 	defer ws.mu.Unlock()
 	size, n := 0, 0
 	for n < len(ws.pending) {
-		size += len(ws.pending[n].Content) + 16
-		if n > 0 && size > wsMaxRequestBody {
+		s := wsEventSize(ws.pending[n])
+		if n > 0 && size+s > wsMaxRequestBody {
 			break
 		}
+		size += s
 		n++
 	}
 	batch := ws.pending[:n:n]
 	ws.pending = ws.pending[n:]
+	if n > 0 {
+		ws.pendingN -= size
+		ws.freed()
+	}
 	return batch
 }
 
@@ -385,7 +425,8 @@ func (ws *wsSession) control(data []byte) string {
 	case "detach":
 		ws.mu.Lock()
 		ws.detached = true
-		ws.pending = nil
+		ws.pending, ws.pendingN = nil, 0
+		ws.freed()
 		ws.mu.Unlock()
 	case "set-meta":
 		ws.mu.Lock()

@@ -17,9 +17,14 @@ import (
 // ending the session.
 
 // readClient turns client frames into events until the client closes or
-// goes away. It is the one goroutine an idle session keeps.
+// goes away. It is the one goroutine an idle session keeps. With
+// wsMaxPending bytes waiting for the backend it stops reading until the
+// send loop makes room (a passthrough session never waits).
 func (ws *wsSession) readClient() {
 	for {
+		if ws.backend == nil && !ws.waitRoom() {
+			return // the session ended
+		}
 		typ, data, err := ws.conn.Read(ws.ctx)
 		if err != nil {
 			switch {
