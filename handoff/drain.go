@@ -16,8 +16,11 @@ const drainTick = 10 * time.Millisecond
 // runs end at once, as after Close. When ctx is done before the end (an
 // operator in a hurry), the rest end at once. Drain returns when every
 // subscription it found has been ended; owners still call Unsubscribe.
+// Publishes keep reaching the subscriptions not yet ended, items waiting
+// in the sequencer for a predecessor included: its wait limit still
+// releases them. Close, after Drain, stops the sequencer.
 func (h *Hub) Drain(ctx context.Context, d time.Duration) {
-	h.closed.Store(true)
+	h.draining.Store(true)
 	subs := h.registered()
 	n := len(subs)
 	if n == 0 {

@@ -95,7 +95,7 @@ func TestHubDrainRefusesNewSubscriptions(t *testing.T) {
 		h.Drain(ctx, time.Hour)
 		close(returned)
 	}()
-	for !h.closed.Load() { // Drain's first step
+	for !h.draining.Load() { // Drain's first step
 		time.Sleep(time.Millisecond)
 	}
 	late := h.Subscribe(KindStream, []string{"c"})
@@ -118,4 +118,56 @@ func TestHubDrainWithoutDurationEndsAllAtOnce(t *testing.T) {
 		t.Errorf("%d of %d ended, want all", n, len(subs))
 	}
 	h.Drain(context.Background(), time.Second) // nothing left: returns at once
+}
+
+// TestHubDrainKeepsReleasingWaitingItems: while a drain runs, an item
+// waiting in the sequencer for a predecessor that never comes still goes
+// out after the wait limit to the subscribers not yet ended, while new
+// subscriptions end at once; Close then stops the sequencer.
+func TestHubDrainKeepsReleasingWaitingItems(t *testing.T) {
+	h := NewHub(Config{Sequencing: SequenceConfig{Wait: 30 * time.Millisecond}})
+	sub := h.Subscribe(KindStream, []string{"c"})
+	h.Deliver([]grip.Item{seqItem("c", "1", "")})
+	if got := drained(sub); got != "1" {
+		t.Fatalf("before the drain the subscriber has %q, want 1", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	returned := make(chan struct{})
+	go func() {
+		h.Drain(ctx, time.Hour)
+		close(returned)
+	}()
+	for !h.draining.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	late := h.Subscribe(KindStream, []string{"c"})
+	assertDone(t, late, ErrClosed)
+	h.Unsubscribe(late)
+
+	h.Deliver([]grip.Item{seqItem("c", "3", "2")})
+	if got := string(recv(t, sub).HTTPStream.Content); got != "3" {
+		t.Fatalf("released %q during the drain, want 3", got)
+	}
+	if err := sub.Err(); err != nil {
+		t.Fatalf("subscriber ended (%v) before the drain reached it", err)
+	}
+	if st := h.Stats().Sequence; st.TimedOut != 1 {
+		t.Errorf("Stats().Sequence = %+v, want 1 timed out", st)
+	}
+
+	// Waiting again, then Close: the item is dropped and the timer stopped.
+	h.Deliver([]grip.Item{seqItem("c", "5", "4")})
+	cancel()
+	<-returned
+	assertDone(t, sub, ErrClosed)
+	h.Close()
+	h.Unsubscribe(sub)
+	sh := h.shardFor("c")
+	sh.mu.Lock()
+	n := len(sh.seq.waitQueue)
+	stopped := sh.seq.timer == nil || !sh.seq.timer.Stop()
+	sh.mu.Unlock()
+	if n != 0 || !stopped {
+		t.Fatalf("after Close: %d items waiting, timer stopped %v; want none and stopped", n, stopped)
+	}
 }

@@ -35,6 +35,7 @@ type Hub struct {
 	subscribers atomic.Int64 // live subscriptions
 	slow        atomic.Int64 // disconnected for a full queue, ever
 	closed      atomic.Bool
+	draining    atomic.Bool // Drain: no new subscriptions, but the sequencer runs on until Close
 
 	byKind [kindCount]atomic.Int64 // live subscriptions per Kind
 
@@ -130,7 +131,7 @@ func (h *Hub) newSubscriber(kind Kind) *Subscriber {
 
 // register counts s and joins it to channels.
 func (h *Hub) register(s *Subscriber, channels []string) {
-	if h.closed.Load() {
+	if h.refusing() {
 		s.end(ErrClosed)
 		return
 	}
@@ -143,9 +144,9 @@ func (h *Hub) register(s *Subscriber, channels []string) {
 	for _, ch := range channels {
 		h.Join(s, ch)
 	}
-	if h.closed.Load() {
-		// Close ran between the check above and the registration, and may
-		// have missed s.
+	if h.refusing() {
+		// Close or Drain ran between the check above and the registration,
+		// and may have missed s.
 		s.end(ErrClosed)
 	}
 }
@@ -174,7 +175,7 @@ func (h *Hub) Join(s *Subscriber, channel string) {
 	if first {
 		h.channelChanged(channel)
 	}
-	if h.closed.Load() {
+	if h.refusing() {
 		s.end(ErrClosed)
 	}
 }
@@ -296,6 +297,10 @@ func (h *Hub) countReceived(it *grip.Item) {
 		h.received[KindWebSocket].Add(1)
 	}
 }
+
+// refusing reports whether new subscriptions end at once: after Close,
+// or while (and after) Drain runs.
+func (h *Hub) refusing() bool { return h.closed.Load() || h.draining.Load() }
 
 // Close ends every subscription with ErrClosed; later subscriptions end at
 // once. Owners still call Unsubscribe.

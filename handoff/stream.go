@@ -61,8 +61,9 @@ func HoldStream(ctx context.Context, sub *Subscriber, w StreamWriter, ka *grip.K
 // besides the ends of HoldStream it returns EndLink when the link is due
 // (LinkTimeout, or Hub.Recover for a recoverable subscriber), EndHint for
 // a hint and EndOutOfStep for an item out of the connection's prev-id
-// chain. After a hint or an item out of step the rest of the queue has
-// been discarded.
+// chain. After a hint or an item out of step the queued items of the
+// channels the recovery fetches again (that item's, and those with a
+// prev-id) are dropped; the others are written by the next hold.
 func HoldStreamWith(ctx context.Context, sub *Subscriber, w StreamWriter, cfg StreamConfig) (StreamEnd, error) {
 	ka := cfg.KeepAlive
 	var kaC <-chan time.Time
@@ -121,15 +122,18 @@ func HoldStreamWith(ctx context.Context, sub *Subscriber, w StreamWriter, cfg St
 
 // writeQueued writes it and whatever else is already queued, then flushes
 // once: under load this turns many small writes into one. end is
-// EndClosed after a close, EndLink when an item calls for the next link
-// (the rest of the queue is then discarded), else "". active, when not
+// EndClosed after a close, EndHint or EndOutOfStep when an item calls for
+// a recovery (the queued items it fetches again are then dropped, see
+// DiscardRecovered), else "". active, when not
 // nil, collects the channels written to.
 func writeQueued(w StreamWriter, it *grip.Item, sub *Subscriber, active map[string]bool) (end StreamEnd, wrote bool, err error) {
 	for {
-		v, content := sub.Take(it)
+		v, content := sub.takeQueued(it)
 		switch {
 		case v == Recover:
-			sub.Discard()
+			// Only what the recovery fetches again: the items of other
+			// channels are written after it.
+			sub.DiscardRecovered(it)
 			if it.HTTPStream.Action == grip.ActionHint {
 				return EndHint, wrote, flush(w)
 			}

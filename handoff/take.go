@@ -27,7 +27,7 @@ const (
 	// Recover: the connection is out of step. The item broke the
 	// connection's prev-id chain on its channel, or it is a hint. The owner
 	// re-requests the backend (a long-poll) or fetches the next link (a
-	// stream), after Discard.
+	// stream), after DiscardRecovered (a stream).
 	Recover
 )
 
@@ -37,6 +37,8 @@ type deliveryRules struct {
 	prevIDs   map[string]string       // channel -> prev-id, for the channels that have one
 	meta      map[string]string       // subscription meta, read by filters
 	stale     int                     // queued items a recovery made stale (see MarkStale)
+	dropLeft  int                     // queued items DiscardRecovered still looks at
+	dropping  map[string]bool         // channels whose items those are dropped (see DiscardRecovered)
 	checkJoin bool                    // compare prev-ids with last ids while subscribing
 	outOfStep bool                    // a prev-id differed from its channel's last id at subscribe
 
@@ -213,6 +215,47 @@ func (s *Subscriber) MarkStale() {
 	s.mu.Unlock()
 }
 
+// DiscardRecovered drops, of the items queued now, those that the
+// recovery of a connection set off by it (an item out of its chain, or a
+// hint) fetches again: the items of it's channel and of every channel with
+// a prev-id (history catches those up, and a next-link fetch names them
+// in Grip-Last). Items of the other channels stay queued, in order, for
+// the owner to write after the recovery: nothing would fetch them again.
+// The dropped items are skipped as HoldStreamWith takes them from C, so
+// that items queued meanwhile keep their order.
+func (s *Subscriber) DiscardRecovered(it *grip.Item) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.rulesLocked()
+	drop := make(map[string]bool, len(r.prevIDs)+1)
+	drop[it.Channel] = true
+	for ch := range r.prevIDs {
+		drop[ch] = true
+	}
+	r.dropping, r.dropLeft = drop, len(s.queue)
+}
+
+// takeQueued is Take for an item the owner received from C: one that
+// DiscardRecovered dropped is skipped. Take itself also sees items that
+// were never queued (history's), which must not count.
+func (s *Subscriber) takeQueued(it *grip.Item) (Verdict, []byte) {
+	s.mu.Lock()
+	if r := s.rules; r != nil && r.dropLeft > 0 {
+		r.dropLeft--
+		if r.dropping[it.Channel] {
+			// Queued before a recovery that fetches it again. MarkStale
+			// counted it too.
+			if r.stale > 0 {
+				r.stale--
+			}
+			s.mu.Unlock()
+			return Skip, nil
+		}
+	}
+	s.mu.Unlock()
+	return s.Take(it)
+}
+
 // Discard drops every item queued now: after a recovery they are
 // redundant.
 func (s *Subscriber) Discard() {
@@ -271,8 +314,11 @@ func (s *Subscriber) Take(it *grip.Item) (Verdict, []byte) {
 		} else {
 			delete(rules.prevIDs, it.Channel)
 		}
+		// The first item that follows a chain ends the stale run; one of a
+		// channel without a prev-id follows nothing, and an item kept
+		// across a recovery (DiscardRecovered) may come before stale ones.
+		rules.stale = 0
 	}
-	rules.stale = 0 // the first item that follows ends the stale run
 	if r != nil && len(r.filters) > 0 {
 		fc := grip.FilterContext{SubMeta: rules.meta, PubMeta: it.Meta, Channels: s.channels, PrevIDs: rules.prevIDs}
 		out, send, err := grip.FilterMessage(r.filters, fc, content)

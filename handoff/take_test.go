@@ -262,7 +262,7 @@ func TestHoldStreamWithEndsForTheLink(t *testing.T) {
 			t.Fatalf("HoldStreamWith = %+v, want EndOutOfStep", r)
 		}
 		w.waitFlushed(t, "2")
-		assertNothingQueued(t, sub)
+		assertNothingToSend(t, sub)
 	})
 	t.Run("hint", func(t *testing.T) {
 		sub := holdOn(h, KindStream, true, nil, grip.Channel{Name: "c"})
@@ -271,7 +271,7 @@ func TestHoldStreamWithEndsForTheLink(t *testing.T) {
 		if r := waitEnd(t, startHoldWith(sub, newFakeStream(), StreamConfig{})); r.end != EndHint {
 			t.Fatalf("HoldStreamWith = %+v, want EndHint", r)
 		}
-		assertNothingQueued(t, sub)
+		assertNothingToSend(t, sub)
 	})
 	t.Run("Hub.Recover", func(t *testing.T) {
 		sub := holdOn(h, KindStream, true, nil, grip.Channel{Name: "c"})
@@ -312,4 +312,88 @@ func TestParkedStreamAppliesFilters(t *testing.T) {
 		t.Fatalf("client read %q, want %q", got, want)
 	}
 	<-ended
+}
+
+// assertNothingToSend checks that whatever is queued for sub is skipped
+// as the owner takes it.
+func assertNothingToSend(t *testing.T, sub *Subscriber) {
+	t.Helper()
+	for {
+		select {
+		case it := <-sub.C():
+			if v, _ := sub.takeQueued(it); v != Skip {
+				t.Fatalf("takeQueued(%+v) = %v, want Skip", *it, v)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// TestRecoveryKeepsOtherChannelsItems: a recovery drops the queued items
+// it fetches again (the channels with a prev-id, and the one of the item
+// that set it off) and keeps the others, in order, for after it.
+func TestRecoveryKeepsOtherChannelsItems(t *testing.T) {
+	hint := func(ch string) grip.Item {
+		return grip.Item{Channel: ch, HTTPStream: &grip.HTTPStreamFormat{Action: grip.ActionHint}}
+	}
+	chained := func(ch, id, prev string) grip.Item {
+		it := seqItem(ch, id, prev)
+		it.NoSeq = true
+		return it
+	}
+	tests := []struct {
+		name    string
+		chans   []grip.Channel
+		queued  []grip.Item
+		wantEnd StreamEnd
+		history []grip.Item // what the owner catches up with (a link fetch or history)
+		want    string      // the client's stream at the end
+	}{{
+		name:    "out of step on a keeps b",
+		chans:   []grip.Channel{{Name: "a", PrevID: "a0"}, {Name: "b"}},
+		queued:  []grip.Item{chained("a", "a2", "a1"), streamItem("b", "b-important,"), chained("a", "a3", "a2"), streamItem("b", "b-later")},
+		wantEnd: EndOutOfStep,
+		history: []grip.Item{chained("a", "a1", "a0"), chained("a", "a2", "a1"), chained("a", "a3", "a2")},
+		want:    "a1a2a3b-important,b-later",
+	}, {
+		name:    "hint on b drops b and a, keeps c",
+		chans:   []grip.Channel{{Name: "a", PrevID: "a0"}, {Name: "b"}, {Name: "c"}},
+		queued:  []grip.Item{hint("b"), streamItem("c", "c1,"), streamItem("b", "b-fetched"), chained("a", "a1", "a0"), streamItem("c", "c2")},
+		wantEnd: EndHint,
+		history: []grip.Item{chained("a", "a1", "a0")},
+		want:    "a1c1,c2",
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := NewHub(Config{Sequencing: SequenceConfig{IDTTL: -1}})
+			defer h.Close()
+			sub := holdOn(h, KindStream, true, nil, tc.chans...)
+			defer h.Unsubscribe(sub)
+			h.Deliver(tc.queued)
+			w := newFakeStream()
+			if r := waitEnd(t, startHoldWith(sub, w, StreamConfig{})); r.end != tc.wantEnd || r.err != nil {
+				t.Fatalf("HoldStreamWith = %+v, want %v", r, tc.wantEnd)
+			}
+			// The owner catches up as proxy's history does: the queue is
+			// marked stale, the missed items go through Take.
+			sub.MarkStale()
+			for i := range tc.history {
+				if v, content := sub.Take(&tc.history[i]); v == Send {
+					_, _ = w.Write(content)
+				}
+			}
+			_ = w.Flush()
+			ctx, cancel := context.WithCancel(context.Background())
+			res := make(chan streamResult, 1)
+			go func() {
+				end, err := HoldStreamWith(ctx, sub, w, StreamConfig{})
+				res <- streamResult{end, err}
+			}()
+			w.waitFlushed(t, tc.want)
+			cancel()
+			waitEnd(t, res)
+			assertNothingToSend(t, sub)
+		})
+	}
 }
