@@ -268,6 +268,7 @@ func (d *daemon) drain(hurry context.Context) {
 	if err := d.controlSrv.Shutdown(deadline); err != nil {
 		d.controlSrv.Close()
 	}
+	d.hub.Close() // stops the sequencer's timers; nothing is held any more
 	d.log.Info().Str("took", time.Since(start).Round(time.Millisecond).String()).Int64("left", d.hub.Stats().Subscribers).Msg("drained")
 	d.closeAll()
 }
