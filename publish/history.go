@@ -34,9 +34,10 @@ import (
 //     window being read: an id older than that would give the caller
 //     more items than it takes anyway;
 //   - at most maxHistoryWalks walks run at once per instance; a lookup
-//     that finds them all busy fails at once with ErrHistoryBusy, and
-//     the caller goes on as when history is unavailable (the hold
-//     without a replay, the catch-up through the backend's recovery).
+//     that finds them all busy waits for one to end, and fails with
+//     ErrHistoryBusy only when its deadline passes first; the caller then
+//     goes on as when history is unavailable (the hold without a replay,
+//     the catch-up through the backend's recovery).
 //     The cheap start of every lookup, the check of the channel's last
 //     item, needs no slot: a client that missed nothing is never turned
 //     away;
@@ -64,8 +65,8 @@ const (
 	numPendingHeader = "Nats-Num-Pending"
 )
 
-// ErrHistoryBusy is the error of a lookup that would walk a channel's
-// history while maxHistoryWalks walks already run: the caller handles it
+// ErrHistoryBusy is the error of a lookup that waited for one of the
+// maxHistoryWalks walk slots until its deadline: the caller handles it
 // as history being unavailable.
 var ErrHistoryBusy = errors.New("history busy: too many lookups walking history at once")
 
@@ -100,11 +101,15 @@ func (h *JetStreamHistory) After(ctx context.Context, channel, lastID string, li
 	if last[0].Header.Get(jetstream.MsgIDHeader) == want {
 		return handoff.HistoryPage{Found: true, At: lastSeq, Through: lastSeq}, nil
 	}
+	// Wait for a slot rather than fail: a reconnect storm (an instance
+	// draining, its clients resuming here) is exactly when every lookup
+	// matters, and a refused one would leave its client with a gap. The
+	// caller's deadline bounds the wait.
 	select {
 	case h.walks <- struct{}{}:
 		defer func() { <-h.walks }()
-	default:
-		return handoff.HistoryPage{}, ErrHistoryBusy
+	case <-ctx.Done():
+		return handoff.HistoryPage{}, fmt.Errorf("%w: %w", ErrHistoryBusy, ctx.Err())
 	}
 	newer := last // the channel's messages from hi on, oldest first
 	hi := lastSeq
