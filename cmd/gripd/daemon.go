@@ -64,7 +64,7 @@ func startDaemon(cfg *Config, table *proxy.Table, src *configSource, reusePort b
 	var broker publish.Broker = &publish.LocalBroker{Hub: d.hub}
 	var natsUp natsLink // stays nil without NATS
 	// history stays nil unless history is on (history.go).
-	var history proxy.History
+	var history handoff.History
 	natsCfg := cfg.NATS.Client
 	if cfg.NATS.Embedded.Listen != "" {
 		embedded, cleanup, err := withHistoryStore(cfg.NATS.Embedded, cfg.History)
@@ -113,6 +113,7 @@ func startDaemon(cfg *Config, table *proxy.Table, src *configSource, reusePort b
 		Log:                log,
 		Observer:           met.proxy,
 		History:            history,
+		HistoryLimit:       cfg.History.MaxItemsPerChannel,
 	}); err != nil {
 		return d, err
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/gripd/gripd/proxy"
+	"github.com/gripd/gripd/handoff"
 	"github.com/gripd/gripd/publish"
 )
 
@@ -40,7 +40,7 @@ func withHistoryStore(emb EmbeddedNATS, h HistoryConfig) (_ EmbeddedNATS, cleanu
 
 // enableHistory turns history on over nb when cfg says so; nil when it is
 // off.
-func enableHistory(cfg HistoryConfig, nb *publish.NATSBroker, log zerolog.Logger) (proxy.History, error) {
+func enableHistory(cfg HistoryConfig, nb *publish.NATSBroker, log zerolog.Logger) (handoff.History, error) {
 	if !cfg.Enabled {
 		return nil, nil
 	}
