@@ -40,8 +40,9 @@ func chunkLen(content string) int64 {
 // batch items; the figures per delivery (one item reaching one client)
 // are ns/delivery (wall clock), cpu-ns/delivery (this process's user and
 // system CPU: the gripd side, not the clients), allocs/delivery and
-// B/delivery (heap allocations of this process). MB/s counts the bytes
-// the clients read.
+// B/delivery (heap allocations of this process), and writes/delivery
+// (write system calls: below 1 when a write carries several items). MB/s
+// counts the bytes the clients read.
 //
 // batch=1 waits for every item before the next, so each delivery is a
 // write of its own; batch=16 publishes 16 items at once, which the
@@ -80,6 +81,7 @@ func benchParked(b *testing.B, h *Hub, cl *parkedClients, batch int) {
 	b.SetBytes(perOp)
 	b.ReportAllocs()
 	var ms0, ms1 runtime.MemStats
+	writes0, countWrites := writeCalls()
 	runtime.ReadMemStats(&ms0)
 	cpu0 := processCPU(b)
 	ops := 0
@@ -89,12 +91,17 @@ func benchParked(b *testing.B, h *Hub, cl *parkedClients, batch int) {
 	}
 	cpu := processCPU(b) - cpu0
 	runtime.ReadMemStats(&ms1)
+	writes1, _ := writeCalls()
 
 	deliveries := float64(ops) * float64(batch) * float64(cl.n)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
 	b.ReportMetric(float64(cpu.Nanoseconds())/deliveries, "cpu-ns/delivery")
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/deliveries, "allocs/delivery")
 	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/deliveries, "B/delivery")
+	if countWrites {
+		// Less the one order per op to the client process.
+		b.ReportMetric(float64(writes1-writes0-int64(ops))/deliveries, "writes/delivery")
+	}
 	if st := h.Stats(); st.Slow != 0 {
 		b.Fatalf("%d subscribers were ended as slow; the numbers are meaningless", st.Slow)
 	}
@@ -110,6 +117,23 @@ func processCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// writeCalls is how many write system calls (write, writev) this process
+// has made, from /proc/self/io; ok is false where that cannot be read. A
+// few are the runtime's (waking its poller), not the streams'.
+func writeCalls() (n int64, ok bool) {
+	io, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.Lines(string(io)) {
+		if v, found := strings.CutPrefix(line, "syscw: "); found {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
 }
 
 // parkedClients is the client process of a benchmark and its n parked

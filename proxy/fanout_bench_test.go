@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,11 +28,13 @@ import (
 // clients held as streams by a backend answering Grip-Hold: stream (and
 // so parked by the proxy), items published through the hub, until every
 // client has read every byte of them. An op is one Deliver of batch
-// items; ns/delivery, allocs/delivery and B/delivery are per item
-// reaching one client. The clients are raw loopback connections in this
-// process (their reads allocate nothing), so the time includes their
-// side of the socket; the fd limit of 20,000 per process bounds n (two
-// fds a client).
+// items; ns/delivery (wall clock), cpu-ns/delivery (this process's CPU),
+// allocs/delivery, B/delivery and writes/delivery (write system calls)
+// are per item reaching one client. The clients are raw loopback
+// connections in this process (their reads allocate nothing), so the
+// time and CPU include their side of the sockets
+// (BenchmarkParkedFanout in handoff keeps them apart); the fd limit of
+// 20,000 per process bounds n (two fds a client).
 func BenchmarkProxyFanout(b *testing.B) {
 	for _, n := range []int{1000, 5000} {
 		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) {
@@ -66,21 +70,55 @@ func benchProxyFanout(b *testing.B, fx *fanoutClients, batch int) {
 	b.SetBytes(perOp)
 	b.ReportAllocs()
 	var ms0, ms1 runtime.MemStats
+	writes0, countWrites := writeCalls()
 	runtime.ReadMemStats(&ms0)
+	cpu0 := processCPU(b)
 	ops := 0
 	for b.Loop() {
 		publish()
 		ops++
 	}
+	cpu := processCPU(b) - cpu0
 	runtime.ReadMemStats(&ms1)
+	writes1, _ := writeCalls()
 
 	deliveries := float64(ops) * float64(batch) * float64(fx.n)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
+	b.ReportMetric(float64(cpu.Nanoseconds())/deliveries, "cpu-ns/delivery")
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/deliveries, "allocs/delivery")
 	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/deliveries, "B/delivery")
+	if countWrites {
+		b.ReportMetric(float64(writes1-writes0)/deliveries, "writes/delivery")
+	}
 	if st := fx.hub.Stats(); st.Slow != 0 || st.Streams != int64(fx.n) {
 		b.Fatalf("held streams were ended during the benchmark: %+v", st)
 	}
+}
+
+// processCPU is the user and system CPU this process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// writeCalls is how many write system calls (write, writev) this process
+// has made, from /proc/self/io; ok is false where that cannot be read. A
+// few are the runtime's (waking its poller), not the streams'.
+func writeCalls() (n int64, ok bool) {
+	io, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.Lines(string(io)) {
+		if v, found := strings.CutPrefix(line, "syscw: "); found {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
 }
 
 // fanoutClients is a proxy in front of a stream-holding backend, and n
