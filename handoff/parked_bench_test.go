@@ -336,74 +336,83 @@ func TestParkedDeliveryAllocatesNothing(t *testing.T) {
 	// writer per item here. Starting it through a func value bound once
 	// (as writeFn is) allocates nothing; then this skip goes.
 	t.Skip("push's `go sh.run()` allocates its closure on every writer start")
-	const n = 8
-	h := NewHub(Config{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	for name, cfg := range map[string]ParkConfig{
+		"plain": {},
+		// The idle timer is reset on every send.
+		"keep-alive": {KeepAlive: &grip.KeepAlive{Data: []byte(":\n\n"), Timeout: time.Hour, Mode: grip.KeepAliveIdle}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			const n = 8
+			h := NewHub(Config{})
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
 
-	var (
-		total   atomic.Int64
-		target  atomic.Int64
-		reached = make(chan struct{}, 1)
-		readers sync.WaitGroup
-		ended   sync.WaitGroup
-	)
-	target.Store(1 << 62)
-	for range n {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		readers.Go(func() {
-			var buf [2048]byte
-			for {
-				k, err := c.Read(buf[:])
-				if total.Add(int64(k)) >= target.Load() {
-					select {
-					case reached <- struct{}{}:
-					default:
-					}
-				}
+			var (
+				total   atomic.Int64
+				target  atomic.Int64
+				reached = make(chan struct{}, 1)
+				readers sync.WaitGroup
+				ended   sync.WaitGroup
+			)
+			target.Store(1 << 62)
+			for range n {
+				c, err := net.Dial("tcp", ln.Addr().String())
 				if err != nil {
-					return
+					t.Fatal(err)
+				}
+				defer c.Close()
+				readers.Go(func() {
+					var buf [2048]byte
+					for {
+						k, err := c.Read(buf[:])
+						if total.Add(int64(k)) >= target.Load() {
+							select {
+							case reached <- struct{}{}:
+							default:
+							}
+						}
+						if err != nil {
+							return
+						}
+					}
+				})
+				s, err := ln.Accept()
+				if err != nil {
+					t.Fatal(err)
+				}
+				ended.Add(1)
+				cfg := cfg
+				cfg.OnEnd = func(StreamEnd, int64, error) { ended.Done() }
+				h.Park(s, h.Subscribe(KindStream, []string{"fan"}), cfg)
+			}
+			defer func() {
+				h.Close()
+				ended.Wait()
+				readers.Wait()
+			}()
+
+			items := []grip.Item{streamItem("fan", benchEvent)}
+			perItem, want := n*chunkLen(benchEvent), int64(0)
+			deliver := func() {
+				want += perItem
+				target.Store(want)
+				h.Deliver(items)
+				for total.Load() < want {
+					<-reached
 				}
 			}
+			for range 10 { // the writers' buffers grow to their size here
+				deliver()
+			}
+			if allocs := testing.AllocsPerRun(200, deliver); allocs != 0 {
+				t.Errorf("%v allocations per item delivered to %d parked streams, want 0", allocs, n)
+			}
+			if st := h.Stats(); st.Slow != 0 || st.Streams != n {
+				t.Fatalf("streams were ended during the test: %+v", st)
+			}
 		})
-		s, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ended.Add(1)
-		h.Park(s, h.Subscribe(KindStream, []string{"fan"}), ParkConfig{OnEnd: func(StreamEnd, int64, error) { ended.Done() }})
-	}
-	defer func() {
-		h.Close()
-		ended.Wait()
-		readers.Wait()
-	}()
-
-	items := []grip.Item{streamItem("fan", benchEvent)}
-	perItem := n * chunkLen(benchEvent)
-	want := int64(0)
-	deliver := func() {
-		want += perItem
-		target.Store(want)
-		h.Deliver(items)
-		for total.Load() < want {
-			<-reached
-		}
-	}
-	for range 10 { // the writers' buffers grow to their size here
-		deliver()
-	}
-	if allocs := testing.AllocsPerRun(200, deliver); allocs != 0 {
-		t.Errorf("%v allocations per plain item delivered to %d parked streams, want 0", allocs, n)
-	}
-	if st := h.Stats(); st.Slow != 0 || st.Streams != n {
-		t.Fatalf("streams were ended during the test: %+v", st)
 	}
 }
