@@ -189,6 +189,8 @@ func startParkedClients(b *testing.B, h *Hub, n int) *parkedClients {
 	ordersR.Close()
 	answersW.Close()
 
+	// Bounded, in case the client process fails before it has connected.
+	_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(time.Minute))
 	for range n {
 		conn, err := ln.Accept()
 		if err != nil {
