@@ -10,6 +10,10 @@ import (
 	"github.com/gripd/gripd/grip"
 )
 
+// DefaultQueueSize is Config.QueueSize when none is given (Pushpin's
+// per-session queue); gripd's subscriber_queue default refers to it.
+const DefaultQueueSize = 100
+
 // Config sets the hub's limits.
 type Config struct {
 	// QueueSize is how many items may wait for one subscriber; one more and
@@ -88,7 +92,7 @@ type shard struct {
 // NewHub returns an empty hub.
 func NewHub(cfg Config) *Hub {
 	if cfg.QueueSize <= 0 {
-		cfg.QueueSize = 100
+		cfg.QueueSize = DefaultQueueSize
 	}
 	h := &Hub{seed: maphash.MakeSeed(), all: map[*Subscriber]struct{}{},
 		seqCfg: cfg.Sequencing.withDefaults(), now: time.Now}

@@ -111,33 +111,6 @@ func TestAdminReadyz(t *testing.T) {
 	})
 }
 
-func TestAdminSection(t *testing.T) {
-	for yaml, want := range map[string]string{
-		"":                                    DefaultAdminListen,
-		"admin: {}\n":                         DefaultAdminListen,
-		"admin: {listen: \"0.0.0.0:9100\"}\n": "0.0.0.0:9100",
-		"admin: {listen: off}\n":              "",
-		"admin: {listen: \"\"}\n":             "",
-	} {
-		cfg, err := ParseConfig([]byte(yaml))
-		if err != nil {
-			t.Errorf("%q: %v", yaml, err)
-			continue
-		}
-		if cfg.Admin.Listen != want {
-			t.Errorf("%q: admin listen %q, want %q", yaml, cfg.Admin.Listen, want)
-		}
-	}
-	for yaml, want := range map[string]string{
-		"admin:\n  listen: nope\n": "line 2: admin.listen",
-		"admin:\n  port: 1\n":      `line 2: unknown key "port" in admin`,
-	} {
-		if _, err := ParseConfig([]byte(yaml)); err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%q: error %v, want it to mention %q", yaml, err, want)
-		}
-	}
-}
-
 func TestAdminListenFlag(t *testing.T) {
 	var out, errOut strings.Builder
 	if code := run([]string{"--route", "* 127.0.0.1:8000", "--admin-listen", "nope", "--check"}, &out, &errOut); code != 1 ||

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/gripd/gripd/handoff"
+	"github.com/gripd/gripd/internal/config"
 	"github.com/gripd/gripd/proxy"
 	"github.com/gripd/gripd/publish"
 )
@@ -50,10 +51,14 @@ type daemon struct {
 
 // startDaemon builds gripd from cfg and starts its listeners. src is
 // where reloads read the configuration from again.
-func startDaemon(cfg *Config, table *proxy.Table, src *configSource, reusePort bool, log zerolog.Logger) (d *daemon, err error) {
+func startDaemon(cfg *config.Config, src *config.Source, reusePort bool, log zerolog.Logger) (d *daemon, err error) {
 	d = &daemon{log: log, errc: make(chan error, 3), watchEvery: time.Second}
-	if src.path != "" {
-		d.loadedStamp = stampFile(src.path)
+	if src.Path != "" {
+		d.loadedStamp = stampFile(src.Path)
+	}
+	table, err := proxy.NewTable(cfg.Routes)
+	if err != nil {
+		return d, err
 	}
 	defer func() {
 		if err != nil {
@@ -65,19 +70,19 @@ func startDaemon(cfg *Config, table *proxy.Table, src *configSource, reusePort b
 	var natsUp natsLink // stays nil without NATS
 	// history stays nil unless history is on (history.go).
 	var history proxy.History
-	natsCfg := cfg.NATS.Client
+	natsCfg := cfg.NATS.Client()
 	if cfg.NATS.Embedded.Listen != "" {
-		embedded, cleanup, err := withHistoryStore(cfg.NATS.Embedded, cfg.History)
+		storeDir, cleanup, err := historyStore(cfg.NATS.Embedded, cfg.History)
 		if err != nil {
 			return d, err
 		}
-		ns, url, err := startEmbeddedNATS(embedded)
+		ns, url, err := startEmbeddedNATS(cfg.NATS.Embedded, cfg.History.Enabled, storeDir)
 		if err != nil {
 			cleanup()
 			return d, err
 		}
 		d.closers = append(d.closers, ns.Shutdown, cleanup)
-		log.Info().Str("listen", cfg.NATS.Embedded.Listen).Str("cluster", cfg.NATS.Embedded.ClusterListen).Msg("embedded NATS server started")
+		log.Info().Str("listen", string(cfg.NATS.Embedded.Listen)).Str("cluster", string(cfg.NATS.Embedded.Cluster.Listen)).Msg("embedded NATS server started")
 		if natsCfg.URL == "" {
 			natsCfg.URL = url
 		}
@@ -99,17 +104,17 @@ func startDaemon(cfg *Config, table *proxy.Table, src *configSource, reusePort b
 	if cfg.History.Enabled && history == nil {
 		return d, historyNeedsNATS()
 	}
-	d.api = publish.NewControlAPI(publish.ControlConfig{Auth: cfg.Control.Auth}, broker, log)
+	d.api = publish.NewControlAPI(publish.ControlConfig{Auth: cfg.Control.Auth.Publish()}, broker, log)
 	met := newMetrics(d.hub, d.api, natsUp)
 	if d.px, err = proxy.NewServer(proxy.Config{
 		Table:              table,
 		Hub:                d.hub,
 		SigIss:             cfg.Signing.Iss,
 		SigKey:             cfg.Signing.Key,
-		BackendTimeout:     cfg.BackendTimeout,
-		DialTimeout:        cfg.BackendDialTimeout,
+		BackendTimeout:     cfg.BackendTimeout.Std(),
+		DialTimeout:        cfg.BackendDialTimeout.Std(),
 		MaxConnsPerBackend: cfg.BackendMaxConns,
-		Limits:             cfg.Limits,
+		Limits:             cfg.Limits.Proxy(),
 		Log:                log,
 		Observer:           met.proxy,
 		History:            history,
@@ -117,25 +122,24 @@ func startDaemon(cfg *Config, table *proxy.Table, src *configSource, reusePort b
 		return d, err
 	}
 	d.adm = newAdmin(d.hub, met, natsUp)
-	d.reload = &reloader{src: src, log: log, running: cfg, apply: d.applyLive, onResult: met.ConfigReloaded}
+	d.reload = &reloader{src: src, log: log, running: cfg, target: liveTarget{d}, onResult: met.ConfigReloaded}
 
 	var lc net.ListenConfig
 	if reusePort {
 		lc.Control = setReusePort
 	}
-	if d.clientLn, err = lc.Listen(context.Background(), "tcp", cfg.Listen); err != nil {
+	if d.clientLn, err = lc.Listen(context.Background(), "tcp", string(cfg.Listen)); err != nil {
 		return d, fmt.Errorf("client listener: %w", err)
 	}
-	clientLimits := cfg.ListenerLimits
-	clientLimits.MaxConns = clientMaxConns(clientLimits.MaxConns, openFileLimit())
+	clientLimits := cfg.Limits.Listener(openFileLimit())
 	connLimit := proxy.NewClientListener(d.clientLn, clientLimits, log)
 	d.clientLn = connLimit
 	met.watchClientListener(connLimit, clientLimits.MaxConns)
-	if d.controlLn, err = net.Listen("tcp", cfg.Control.Listen); err != nil {
+	if d.controlLn, err = net.Listen("tcp", string(cfg.Control.Listen)); err != nil {
 		return d, fmt.Errorf("control listener: %w", err)
 	}
-	if cfg.Admin.Listen != "" {
-		if d.adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+	if !cfg.Admin.Listen.Off() {
+		if d.adminLn, err = net.Listen("tcp", string(cfg.Admin.Listen)); err != nil {
 			return d, fmt.Errorf("admin listener: %w", err)
 		}
 	}
@@ -156,21 +160,19 @@ func startDaemon(cfg *Config, table *proxy.Table, src *configSource, reusePort b
 	return d, nil
 }
 
-// applyLive puts the settings of a reloaded configuration that can change
-// while gripd runs into effect. Held connections are not touched: they
-// keep the route, queue and signer they were made with.
-func (d *daemon) applyLive(old, cfg *Config, table *proxy.Table) {
-	d.px.SetTable(table)
-	d.px.SetSigning(cfg.Signing.Iss, cfg.Signing.Key)
-	if cfg.BackendTimeout != old.BackendTimeout || cfg.BackendMaxConns != old.BackendMaxConns {
-		// New backend connections: only when needed, since it drops the
-		// idle keep-alive pool.
-		d.px.SetBackendLimits(cfg.BackendTimeout, cfg.BackendMaxConns)
-	}
-	d.px.SetLimits(cfg.Limits)
-	d.hub.SetQueueSize(cfg.SubscriberQueue)
-	d.api.SetAuth(cfg.Control.Auth)
+// liveTarget applies a reload's live settings to the daemon's parts.
+// Held connections are not touched: they keep the route, queue and
+// signer they were made with.
+type liveTarget struct{ d *daemon }
+
+func (t liveTarget) SetTable(table *proxy.Table)       { t.d.px.SetTable(table) }
+func (t liveTarget) SetSigning(iss string, key []byte) { t.d.px.SetSigning(iss, key) }
+func (t liveTarget) SetBackendLimits(timeout time.Duration, maxConns int) {
+	t.d.px.SetBackendLimits(timeout, maxConns)
 }
+func (t liveTarget) SetLimits(l proxy.Limits)         { t.d.px.SetLimits(l) }
+func (t liveTarget) SetQueueSize(n int)               { t.d.hub.SetQueueSize(n) }
+func (t liveTarget) SetControlAuth(auth publish.Auth) { t.d.api.SetAuth(auth) }
 
 // run serves until a stop signal (SIGTERM, SIGINT) arrives on signals or
 // ctx is done, reloading on SIGHUP and, when configured, on changes to
@@ -181,7 +183,7 @@ func (d *daemon) run(ctx context.Context, signals <-chan os.Signal) error {
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
-		if path := d.reload.src.path; path != "" && d.reload.current().Reload.Watch {
+		if path := d.reload.src.Path; path != "" && d.reload.current().Reload.Watch {
 			watchFile(watchCtx, path, d.loadedStamp, d.watchEvery, func() { _ = d.reload.Reload("file changed") })
 		}
 	}()
@@ -239,7 +241,7 @@ wait:
 // those under way complete; then everything closes. Cancelling hurry
 // drops the pace and closes everything still open.
 func (d *daemon) drain(hurry context.Context) {
-	window := d.reload.current().Drain.Duration
+	window := d.reload.current().Drain.Duration.Std()
 	start := time.Now()
 	held := d.hub.Stats()
 	d.log.Info().Str("window", window.String()).Int64("held", held.Subscribers).Msg("draining: held connections end spread over the window")

@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/internal/config"
 )
 
 // failAfter bounds every wait in these tests; passing runs take far less.
@@ -50,12 +51,12 @@ func startTestDaemon(t *testing.T, yamlText string) *testDaemon {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "gripd.yaml")
 	writeFile(t, path, yamlText)
-	src := &configSource{path: path}
-	cfg, table, err := src.load()
+	src := &config.Source{Path: path}
+	cfg, err := src.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := startDaemon(cfg, table, src, false, zerolog.Nop())
+	d, err := startDaemon(cfg, src, false, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,11 +319,6 @@ func TestReloadKeepsRestartOnlySettings(t *testing.T) {
 	}
 	if cur.SubscriberQueue != 7 {
 		t.Errorf("subscriber_queue after reload = %d, want 7 (live)", cur.SubscriberQueue)
-	}
-	other := *running
-	other.Listen = "x"
-	if got := keepRestartOnly(running, &other); len(got) != 1 || got[0] != "listen" {
-		t.Errorf("keepRestartOnly = %v, want [listen]", got)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/gripd/gripd/internal/config"
 	"github.com/gripd/gripd/proxy"
 	"github.com/gripd/gripd/publish"
 )
@@ -18,40 +19,35 @@ import (
 // its leader first) and creating or updating the stream.
 const historySetupTimeout = 30 * time.Second
 
-// withHistoryStore returns the embedded NATS server's settings with
-// JetStream on when history is, storing in its StoreDir or, when none is
-// given, in a new temporary directory. cleanup removes what it made; run
-// it after the server has shut down.
-func withHistoryStore(emb EmbeddedNATS, h HistoryConfig) (_ EmbeddedNATS, cleanup func(), _ error) {
-	if !h.Enabled {
-		return emb, func() {}, nil
-	}
-	emb.JetStream = true
-	if emb.StoreDir != "" {
-		return emb, func() {}, nil
+// historyStore returns where the embedded NATS server's JetStream keeps
+// history when history is on: its store_dir or, when none is given, a new
+// temporary directory. cleanup removes what it made; run it after the
+// server has shut down.
+func historyStore(emb config.EmbeddedNATS, h config.History) (dir string, cleanup func(), _ error) {
+	if !h.Enabled || emb.StoreDir != "" {
+		return emb.StoreDir, func() {}, nil
 	}
 	dir, err := os.MkdirTemp("", "gripd-nats-")
 	if err != nil {
-		return emb, nil, fmt.Errorf("embedded NATS store dir for history: %w", err)
+		return "", nil, fmt.Errorf("embedded NATS store dir for history: %w", err)
 	}
-	emb.StoreDir = dir
-	return emb, func() { os.RemoveAll(dir) }, nil
+	return dir, func() { os.RemoveAll(dir) }, nil
 }
 
 // enableHistory turns history on over nb when cfg says so; nil when it is
 // off.
-func enableHistory(cfg HistoryConfig, nb *publish.NATSBroker, log zerolog.Logger) (proxy.History, error) {
+func enableHistory(cfg config.History, nb *publish.NATSBroker, log zerolog.Logger) (proxy.History, error) {
 	if !cfg.Enabled {
 		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), historySetupTimeout)
 	defer cancel()
-	h, err := nb.EnableHistory(ctx, cfg.publishConfig())
+	h, err := nb.EnableHistory(ctx, cfg.Publish())
 	if err != nil {
 		return nil, err
 	}
-	log.Info().Str("stream", h.Stream()).Dur("max_age", cfg.MaxAge).Int("max_items_per_channel", cfg.MaxItemsPerChannel).
-		Dur("duplicate_window", cfg.DuplicateWindow).Msg("history on: items are kept in JetStream")
+	log.Info().Str("stream", h.Stream()).Dur("max_age", cfg.MaxAge.Std()).Int("max_items_per_channel", cfg.MaxItemsPerChannel).
+		Dur("duplicate_window", cfg.DuplicateWindow.Std()).Msg("history on: items are kept in JetStream")
 	return h, nil
 }
 

@@ -14,69 +14,21 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/gripd/gripd/internal/config"
 )
-
-func TestHistorySection(t *testing.T) {
-	cfg, err := ParseConfig([]byte("listen: :7999\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.History != (HistoryConfig{MaxAge: time.Hour, MaxItemsPerChannel: 1000, DuplicateWindow: 2 * time.Minute}) {
-		t.Fatalf("defaults %+v", cfg.History)
-	}
-	cfg, err = ParseConfig([]byte(`
-history:
-  enabled: true
-  max_age: 30m
-  max_items_per_channel: 50
-  duplicate_window: 10s
-nats:
-  embedded: {listen: "127.0.0.1:4222", store_dir: /var/lib/gripd/nats}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := HistoryConfig{Enabled: true, MaxAge: 30 * time.Minute, MaxItemsPerChannel: 50, DuplicateWindow: 10 * time.Second}
-	if cfg.History != want || cfg.NATS.Embedded.StoreDir != "/var/lib/gripd/nats" {
-		t.Fatalf("got %+v, store dir %q", cfg.History, cfg.NATS.Embedded.StoreDir)
-	}
-	cfg, err = ParseConfig([]byte("history: {enabled: true, max_age: 30s}\n"))
-	if err != nil || cfg.History.DuplicateWindow != 30*time.Second {
-		t.Fatalf("a max_age shorter than the default window: %+v %v", cfg.History, err)
-	}
-}
-
-func TestHistorySectionErrors(t *testing.T) {
-	cases := map[string]string{
-		"history:\n  max_age: soon\n":                              "line 2: history.max_age",
-		"history:\n  max_age: -1h\n":                               "line 2: history.max_age",
-		"history:\n  max_items_per_channel: 0\n":                   "line 2: history.max_items_per_channel 0",
-		"history:\n  duplicate_window: 1y\n":                       "line 2: history.duplicate_window",
-		"history:\n  max_age: 1m\n  duplicate_window: 5m\n":        "line 3: history.duplicate_window 5m0s: must not be longer than max_age",
-		"history:\n  enable: true\n":                               `unknown key "enable" in history`,
-		"history:\n  enabled: true\n  max_items_per_channel: x\n":  "line 3",
-		"nats:\n  embedded:\n    listen: 127.0.0.1:1\n    sd: x\n": `unknown key "sd"`,
-	}
-	for yaml, want := range cases {
-		_, err := ParseConfig([]byte(yaml))
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%q: error %v, want it to mention %q", yaml, err, want)
-		}
-	}
-}
 
 // History without NATS is a start-up error that says what to set.
 func TestHistoryNeedsNATS(t *testing.T) {
 	b := backend(t, "a")
-	src := &configSource{}
 	path := t.TempDir() + "/gripd.yaml"
 	writeFile(t, path, daemonYAML("history: {enabled: true}", b.URL))
-	src.path = path
-	cfg, table, err := src.load()
+	src := &config.Source{Path: path}
+	cfg, err := src.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := startDaemon(cfg, table, src, false, zerolog.Nop())
+	d, err := startDaemon(cfg, src, false, zerolog.Nop())
 	if err == nil {
 		d.closeAll()
 		t.Fatal("gripd started with history and no NATS")
@@ -183,13 +135,13 @@ func TestHistoryEmbeddedCluster(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "gripd.yaml")
 			writeFile(t, path, daemonYAML(fmt.Sprintf("history: {enabled: true}\nnats: {embedded: {listen: %q, cluster: {name: g, listen: %q, routes: [\"nats://%s\"]}}}",
 				listen[i], cluster[i], cluster[1-i]), b.URL))
-			src := &configSource{path: path}
-			cfg, table, err := src.load()
+			src := &config.Source{Path: path}
+			cfg, err := src.Load()
 			if err != nil {
 				results <- started{i: i, err: err}
 				return
 			}
-			d, err := startDaemon(cfg, table, src, false, zerolog.Nop())
+			d, err := startDaemon(cfg, src, false, zerolog.Nop())
 			if err != nil {
 				results <- started{i: i, err: err}
 				return

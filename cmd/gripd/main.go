@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/gripd/gripd/internal/config"
+	"github.com/gripd/gripd/proxy"
 )
 
 func main() {
@@ -43,22 +46,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gripd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		src       configSource
+		src       config.Source
 		logLevel  = fs.String("log-level", "info", "debug, info, warn or error")
 		logFormat = fs.String("log-format", "json", "json or console")
 		check     = fs.Bool("check", false, "validate the configuration and exit")
 		reusePort = fs.Bool("reuse-port", false, "listen for clients with SO_REUSEPORT, so several gripd processes can share the port (the kernel spreads connections)")
 	)
-	fs.StringVar(&src.path, "config", "", "routes.yaml to run from (see routes.yaml.example); reloaded on SIGHUP and when it changes")
-	fs.StringVar(&src.listen, "listen", "", "address for clients (default :7999)")
-	fs.StringVar(&src.controlListen, "control-listen", "", "address for the control API (default 127.0.0.1:5561)")
-	fs.StringVar(&src.sigIss, "sig-iss", "", "Grip-Sig issuer (default gripd)")
-	fs.StringVar(&src.sigKey, "sig-key", "", "Grip-Sig key: a secret, base64:..., or file:PATH")
-	fs.StringVar(&src.natsURL, "nats", "", "NATS URL to share publishes with other instances (e.g. nats://127.0.0.1:4222)")
-	fs.StringVar(&src.natsEmbedded, "nats-embedded", "", "start an embedded NATS server on this address (e.g. 127.0.0.1:4222)")
-	fs.StringVar(&src.adminListen, "admin-listen", "", "address for health checks and metrics (default 127.0.0.1:5563; off turns it off)")
-	fs.StringVar(&src.drainDuration, "drain-duration", "", "on SIGTERM/SIGINT, end held connections spread over this long (default 30s; 0 ends them at once)")
-	fs.Var((*routeFlags)(&src.routes), "route", "a Pushpin route line, e.g. '* 127.0.0.1:8000' (repeatable; replaces the file's routes)")
+	fs.StringVar(&src.Path, "config", "", "routes.yaml to run from (see routes.yaml.example); reloaded on SIGHUP and when it changes")
+	fs.StringVar(&src.Listen, "listen", "", "address for clients (default "+config.DefaultListen+")")
+	fs.StringVar(&src.ControlListen, "control-listen", "", "address for the control API (default "+config.DefaultControlListen+")")
+	fs.StringVar(&src.SigIss, "sig-iss", "", "Grip-Sig issuer (default "+proxy.DefaultSigIss+")")
+	fs.StringVar(&src.SigKey, "sig-key", "", "Grip-Sig key: a secret, base64:..., or file:PATH")
+	fs.StringVar(&src.NATSURL, "nats", "", "NATS URL to share publishes with other instances (e.g. nats://127.0.0.1:4222)")
+	fs.StringVar(&src.NATSEmbedded, "nats-embedded", "", "start an embedded NATS server on this address (e.g. 127.0.0.1:4222)")
+	fs.StringVar(&src.AdminListen, "admin-listen", "", "address for health checks and metrics (default "+config.DefaultAdminListen+"; off turns it off)")
+	fs.StringVar(&src.DrainDuration, "drain-duration", "", "on SIGTERM/SIGINT, end held connections spread over this long (default "+config.DefaultDrainDuration.String()+"; 0 ends them at once)")
+	fs.Var((*routeFlags)(&src.Routes), "route", "a Pushpin route line, e.g. '* 127.0.0.1:8000' (repeatable; replaces the file's routes)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: gripd [flags]\n       gripd publish [flags] CHANNEL [CONTENT]\n       gripd version\n\nflags:\n")
 		fs.PrintDefaults()
@@ -80,7 +83,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	cfg, table, err := src.load()
+	cfg, err := src.Load()
 	if err != nil {
 		fmt.Fprintf(stderr, "gripd: %v\n", err)
 		return 1
@@ -95,7 +98,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(signals)
-	d, err := startDaemon(cfg, table, &src, *reusePort, log)
+	d, err := startDaemon(cfg, &src, *reusePort, log)
 	if err != nil {
 		log.Error().Err(err).Msg("gripd could not start")
 		return 1

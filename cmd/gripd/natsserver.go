@@ -7,12 +7,15 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/gripd/gripd/internal/config"
 )
 
 // startEmbeddedNATS starts the NATS server of an instance that embeds one
-// and returns it with the URL clients connect to.
-func startEmbeddedNATS(cfg EmbeddedNATS) (*server.Server, string, error) {
-	host, portStr, err := net.SplitHostPort(cfg.Listen)
+// and returns it with the URL clients connect to. With jetStream (for
+// history) it keeps its streams in storeDir.
+func startEmbeddedNATS(cfg config.EmbeddedNATS, jetStream bool, storeDir string) (*server.Server, string, error) {
+	host, portStr, err := net.SplitHostPort(string(cfg.Listen))
 	if err != nil {
 		return nil, "", fmt.Errorf("embedded NATS listen %q: %w", cfg.Listen, err)
 	}
@@ -21,28 +24,28 @@ func startEmbeddedNATS(cfg EmbeddedNATS) (*server.Server, string, error) {
 		return nil, "", fmt.Errorf("embedded NATS listen %q: bad port", cfg.Listen)
 	}
 	opts := &server.Options{Host: host, Port: port, NoSigs: true, NoLog: true, MaxPayload: 8 << 20}
-	if cfg.ClusterListen != "" {
-		chost, cportStr, err := net.SplitHostPort(cfg.ClusterListen)
+	if cl := cfg.Cluster; cl.Listen != "" {
+		chost, cportStr, err := net.SplitHostPort(string(cl.Listen))
 		if err != nil {
-			return nil, "", fmt.Errorf("embedded NATS cluster listen %q: %w", cfg.ClusterListen, err)
+			return nil, "", fmt.Errorf("embedded NATS cluster listen %q: %w", cl.Listen, err)
 		}
 		cport, err := strconv.Atoi(cportStr)
 		if err != nil {
-			return nil, "", fmt.Errorf("embedded NATS cluster listen %q: bad port", cfg.ClusterListen)
+			return nil, "", fmt.Errorf("embedded NATS cluster listen %q: bad port", cl.Listen)
 		}
-		name := cfg.ClusterName
+		name := cl.Name
 		if name == "" {
 			name = "gripd"
 		}
 		opts.Cluster = server.ClusterOpts{Name: name, Host: chost, Port: cport}
-		for _, r := range cfg.Routes {
+		for _, r := range cl.Routes {
 			opts.Routes = append(opts.Routes, server.RoutesFromStr(r)...)
 		}
 	}
-	if cfg.JetStream { // for history (history.go)
-		opts.JetStream, opts.StoreDir = true, cfg.StoreDir
+	if jetStream { // for history (history.go)
+		opts.JetStream, opts.StoreDir = true, storeDir
 		// JetStream in a cluster tells its servers apart by name.
-		opts.ServerName = "gripd-" + cfg.Listen
+		opts.ServerName = "gripd-" + string(cfg.Listen)
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

@@ -15,11 +15,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gripd/gripd/internal/config"
 )
 
 // defaultControlURL is where `gripd publish` posts when neither --url nor
 // $GRIP_URL says otherwise: the control API's default listener.
-const defaultControlURL = "http://127.0.0.1:5561"
+const defaultControlURL = "http://" + config.DefaultControlListen
 
 // publishTokenLifetime is how long the bearer token of --key stays valid.
 // It is only used for one request, so it is short.

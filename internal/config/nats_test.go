@@ -1,15 +1,13 @@
-package main
+package config
 
 import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/gripd/gripd/publish"
 )
 
 func TestNATSSection(t *testing.T) {
-	cfg, err := ParseConfig([]byte(`
+	cfg, err := Parse([]byte(`
 nats:
   url: nats://a:4222,nats://b:4222
   name: edge-1
@@ -22,11 +20,11 @@ nats:
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := NATSSection{
-		Client: publish.NATSConfig{URL: "nats://a:4222,nats://b:4222", Name: "edge-1", SubjectPrefix: "edge",
-			TLSCA: "ca.pem", TLSCert: "c.pem", TLSKey: "k.pem"},
-		Embedded: EmbeddedNATS{Listen: "127.0.0.1:4222", ClusterName: "fleet", ClusterListen: "127.0.0.1:6222",
-			Routes: []string{"nats://127.0.0.1:6223"}},
+	want := NATS{
+		URL: "nats://a:4222,nats://b:4222", Name: "edge-1", SubjectPrefix: "edge",
+		TLS: NATSTLS{CA: "ca.pem", Cert: "c.pem", Key: "k.pem"},
+		Embedded: EmbeddedNATS{Listen: "127.0.0.1:4222",
+			Cluster: NATSCluster{Name: "fleet", Listen: "127.0.0.1:6222", Routes: []string{"nats://127.0.0.1:6223"}}},
 	}
 	if !reflect.DeepEqual(cfg.NATS, want) {
 		t.Fatalf("got %+v\nwant %+v", cfg.NATS, want)
@@ -41,7 +39,7 @@ func TestNATSSectionErrors(t *testing.T) {
 		"nats:\n  urls: x\n":                                          "line 2",
 	}
 	for yaml, want := range cases {
-		_, err := ParseConfig([]byte(yaml))
+		_, err := Parse([]byte(yaml))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want it to mention %q", yaml, err, want)
 		}

@@ -1,11 +1,9 @@
-package main
+package config
 
 import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gripd/gripd/proxy"
 )
 
 func TestParseConfigLimits(t *testing.T) {
@@ -21,31 +19,28 @@ limits:
   max_channels: 30
   max_ws_message: 1mib
 `
-	cfg, err := ParseConfig([]byte(yamlText))
+	cfg, err := Parse([]byte(yamlText))
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantLimits := proxy.Limits{MaxRequestBody: 2000000, MaxInstructBody: 65536, MaxChannels: 30, MaxWSMessage: 1 << 20}
+	wantLimits := Limits{MaxClientConns: 1000, MaxHeaderBytes: 16 << 10, ReadHeaderTimeout: Duration(5 * time.Second),
+		IdleTimeout: Duration(time.Minute), MaxRequestBody: 2000000, MaxInstructBody: 65536, MaxChannels: 30, MaxWSMessage: 1 << 20}
 	if cfg.Limits != wantLimits {
 		t.Errorf("Limits = %+v, want %+v", cfg.Limits, wantLimits)
 	}
-	wantListener := proxy.ListenerLimits{MaxConns: 1000, MaxHeaderBytes: 16 << 10, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
-	if cfg.ListenerLimits != wantListener {
-		t.Errorf("ListenerLimits = %+v, want %+v", cfg.ListenerLimits, wantListener)
-	}
-	if cfg.BackendDialTimeout != 750*time.Millisecond {
+	if cfg.BackendDialTimeout.Std() != 750*time.Millisecond {
 		t.Errorf("BackendDialTimeout = %v", cfg.BackendDialTimeout)
 	}
 
 	// A partial section keeps the other defaults.
-	cfg, err = ParseConfig([]byte("limits:\n  max_channels: 7\n"))
+	cfg, err = Parse([]byte("limits:\n  max_channels: 7\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := DefaultConfig()
+	want := Default()
 	want.Limits.MaxChannels = 7
-	if cfg.Limits != want.Limits || cfg.ListenerLimits != want.ListenerLimits {
-		t.Errorf("limits %+v %+v, want %+v %+v", cfg.Limits, cfg.ListenerLimits, want.Limits, want.ListenerLimits)
+	if cfg.Limits != want.Limits {
+		t.Errorf("limits %+v, want %+v", cfg.Limits, want.Limits)
 	}
 }
 
@@ -73,13 +68,13 @@ func TestParseConfigLimitsErrors(t *testing.T) {
 		{"routes:\n  - id: r\n    backends: [\"http://h\"]\n    auto_cross_origin: maybe\n", "line 4"},
 	}
 	for _, tt := range tests {
-		cfg, err := ParseConfig([]byte(tt.yaml))
+		cfg, err := Parse([]byte(tt.yaml))
 		if err == nil {
-			t.Errorf("ParseConfig(%q) succeeded (%+v), want an error containing %q", tt.yaml, cfg, tt.wantErr)
+			t.Errorf("Parse(%q) succeeded (%+v), want an error containing %q", tt.yaml, cfg, tt.wantErr)
 			continue
 		}
 		if !strings.Contains(err.Error(), tt.wantErr) {
-			t.Errorf("ParseConfig(%q) error %q, want it to contain %q", tt.yaml, err, tt.wantErr)
+			t.Errorf("Parse(%q) error %q, want it to contain %q", tt.yaml, err, tt.wantErr)
 		}
 	}
 }
@@ -114,8 +109,8 @@ func TestClientMaxConns(t *testing.T) {
 		{configured: 0, nofile: 1, want: 1},
 	}
 	for _, tt := range tests {
-		if got := clientMaxConns(tt.configured, tt.nofile); got != tt.want {
-			t.Errorf("clientMaxConns(%d, %d) = %d, want %d", tt.configured, tt.nofile, got, tt.want)
+		if got := ClientMaxConns(tt.configured, tt.nofile); got != tt.want {
+			t.Errorf("ClientMaxConns(%d, %d) = %d, want %d", tt.configured, tt.nofile, got, tt.want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"os"
@@ -11,7 +11,7 @@ import (
 
 // docs/configuration.md is the reference of every routes.yaml key. These
 // tests keep it true: every key the file accepts (the yaml tags of
-// fileConfig, walked by reflection) has a row there, every row is a real
+// Config, walked by reflection) has a row there, every row is a real
 // key, and a default written as a literal really is the default. A key
 // added to the configuration fails the first test, which names it: add
 // its row to the page.
@@ -59,6 +59,9 @@ func yamlKeys(typ reflect.Type, prefix string) []string {
 		}
 		path := prefix + name
 		ft := f.Type
+		if shaped, ok := reflect.Zero(ft).Interface().(interface{ yamlShape() reflect.Type }); ok {
+			ft = shaped.yamlShape() // routes: written as a list of RouteSpec
+		}
 		for ft.Kind() == reflect.Pointer {
 			ft = ft.Elem()
 		}
@@ -75,9 +78,9 @@ func yamlKeys(typ reflect.Type, prefix string) []string {
 }
 
 func TestConfigurationDocCoversEveryKey(t *testing.T) {
-	keys := yamlKeys(reflect.TypeFor[fileConfig](), "")
+	keys := yamlKeys(reflect.TypeFor[Config](), "")
 	if !slices.Contains(keys, "routes[].match.path_prefix") || !slices.Contains(keys, "nats.embedded.cluster.routes") {
-		t.Fatalf("walking fileConfig found %v; the walk is broken", keys)
+		t.Fatalf("walking Config found %v; the walk is broken", keys)
 	}
 	documented := map[string]docRow{}
 	for _, r := range readConfigDoc(t) {
@@ -101,7 +104,7 @@ func TestConfigurationDocCoversEveryKey(t *testing.T) {
 	}
 	for k, r := range documented {
 		if !slices.Contains(keys, k) {
-			t.Errorf("%s:%d documents %s, which the configuration does not accept (no such yaml tag in fileConfig)", configDoc, r.line, k)
+			t.Errorf("%s:%d documents %s, which the configuration does not accept (no such yaml tag in Config)", configDoc, r.line, k)
 		}
 	}
 }
@@ -141,12 +144,12 @@ func TestConfigurationDocDefaults(t *testing.T) {
 			continue // "none", "required", prose: nothing to write
 		}
 		doc, base := yamlSetting(r.key, m[1])
-		with, err := ParseConfig([]byte(doc))
+		with, err := Parse([]byte(doc))
 		if err != nil {
 			t.Errorf("%s:%d: %s: the documented default %s is refused: %v\n%s", configDoc, r.line, r.key, m[1], err, doc)
 			continue
 		}
-		without, err := ParseConfig([]byte(base))
+		without, err := Parse([]byte(base))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"net/http"
@@ -11,23 +11,22 @@ import (
 	"time"
 
 	"github.com/gripd/gripd/proxy"
-	"github.com/gripd/gripd/publish"
 )
 
 func TestLoadExampleConfig(t *testing.T) {
-	cfg, err := LoadConfig("../../routes.yaml.example")
+	cfg, err := Load("../../routes.yaml.example")
 	if err != nil {
 		t.Fatalf("the example config does not load: %v", err)
 	}
-	if cfg.Listen != ":7999" || cfg.Control.Listen != "127.0.0.1:5561" || cfg.BackendTimeout != 30*time.Second {
+	if cfg.Listen != ":7999" || cfg.Control.Listen != "127.0.0.1:5561" || cfg.BackendTimeout.Std() != 30*time.Second {
 		t.Errorf("listen/control/timeout = %q, %q, %v", cfg.Listen, cfg.Control.Listen, cfg.BackendTimeout)
 	}
 	// The example shows the limits at their defaults: the numbers it
 	// documents are the real ones.
-	defaults := DefaultConfig()
-	if cfg.Limits != defaults.Limits || cfg.ListenerLimits != defaults.ListenerLimits || cfg.BackendDialTimeout != defaults.BackendDialTimeout {
-		t.Errorf("the example's limits %+v %+v %v are not the defaults %+v %+v %v", cfg.Limits, cfg.ListenerLimits,
-			cfg.BackendDialTimeout, defaults.Limits, defaults.ListenerLimits, defaults.BackendDialTimeout)
+	defaults := Default()
+	if cfg.Limits != defaults.Limits || cfg.BackendDialTimeout != defaults.BackendDialTimeout {
+		t.Errorf("the example's limits %+v %v are not the defaults %+v %v", cfg.Limits,
+			cfg.BackendDialTimeout, defaults.Limits, defaults.BackendDialTimeout)
 	}
 	if len(cfg.Routes) != 1 {
 		t.Fatalf("routes = %d, want 1", len(cfg.Routes))
@@ -72,7 +71,7 @@ func TestExampleConfigCommentedKeys(t *testing.T) {
 	// The example shows both rewrites; keep the first.
 	text = strings.Replace(text, "\n    rewrite: {replace_prefix: /v2/}", "", 1)
 	text = strings.Replace(text, "\n    id: api", "", 1)
-	cfg, err := ParseConfig([]byte(text))
+	cfg, err := Parse([]byte(text))
 	if err != nil {
 		t.Fatalf("the example with its keys uncommented does not load: %v\n%s", err, text)
 	}
@@ -85,7 +84,7 @@ func TestExampleConfigCommentedKeys(t *testing.T) {
 		!full.AutoCrossOrigin {
 		t.Errorf("full route = %+v", full)
 	}
-	if cfg.Control.Auth.Username != "publisher" || string(cfg.Control.Auth.JWTKey) != "secret-key" {
+	if cfg.Control.Auth.Username != "publisher" || string(cfg.Control.Auth.Key) != "secret-key" {
 		t.Errorf("auth = %+v", cfg.Control.Auth)
 	}
 	if string(cfg.Signing.Key) != "changeme" {
@@ -128,51 +127,44 @@ routes:
     rewrite: {strip_prefix: true}
     backends: ["http://localhost:9000/"]
 `
-	cfg, err := ParseConfig([]byte(yamlText))
+	cfg, err := Parse([]byte(yamlText))
 	if err != nil {
 		t.Fatal(err)
 	}
 	replacement := "/v2/"
-	want := &Config{
-		Listen:             "0.0.0.0:8080",
-		BackendTimeout:     90 * time.Second,
-		BackendDialTimeout: 5 * time.Second,
-		BackendMaxConns:    64,
-		SubscriberQueue:    100,
-		Limits:             proxy.DefaultLimits(),
-		ListenerLimits:     DefaultConfig().ListenerLimits,
-		Control: ControlConfig{
-			Listen: "127.0.0.1:6000",
-			Auth:   publish.Auth{JWTKey: []byte("hello"), JWTIss: "backend", Username: "u", Password: "p"},
+	want := Default()
+	want.Listen = "0.0.0.0:8080"
+	want.BackendTimeout = Duration(90 * time.Second)
+	want.BackendMaxConns = 64
+	want.Control = Control{
+		Listen: "127.0.0.1:6000",
+		Auth:   ControlAuth{Key: Key("hello"), Iss: "backend", Username: "u", Password: "p"},
+	}
+	want.Signing = Signing{Iss: "me", Key: Key("from-file")}
+	want.Drain = Drain{Duration: Duration(2 * time.Minute)}
+	want.Reload = Reload{Watch: false}
+	want.Routes = Routes{
+		{
+			ID:              "api",
+			Host:            "Example.com",
+			PathPrefix:      "/api/",
+			ReplacePrefix:   &replacement,
+			Balance:         proxy.BalanceRoundRobin,
+			NoGrip:          true,
+			AutoCrossOrigin: true,
+			SetHeaders:      http.Header{"X-Env": {"prod"}, "Cookie": {""}},
+			Backends: []proxy.Backend{
+				{URL: mustURL(t, "http://127.0.0.1:8000"), Insecure: true, HostHeader: "api.example.com:8443", OverHTTP: true},
+				{URL: mustURL(t, "https://b.example:443"), Insecure: true, HostHeader: "api.example.com:8443", OverHTTP: true},
+				{URL: mustURL(t, "http://[::1]:80"), Insecure: true, HostHeader: "api.example.com:8443", OverHTTP: true},
+			},
 		},
-		Signing: SigningConfig{Iss: "me", Key: []byte("from-file")},
-		Admin:   AdminConfig{Listen: DefaultAdminListen},
-		Drain:   DrainConfig{Duration: 2 * time.Minute},
-		Reload:  ReloadConfig{Watch: false},
-		History: defaultHistory(),
-		Routes: []proxy.Route{
-			{
-				ID:              "api",
-				Host:            "Example.com",
-				PathPrefix:      "/api/",
-				ReplacePrefix:   &replacement,
-				Balance:         proxy.BalanceRoundRobin,
-				NoGrip:          true,
-				AutoCrossOrigin: true,
-				SetHeaders:      http.Header{"X-Env": {"prod"}, "Cookie": {""}},
-				Backends: []proxy.Backend{
-					{URL: mustURL(t, "http://127.0.0.1:8000"), Insecure: true, HostHeader: "api.example.com:8443", OverHTTP: true},
-					{URL: mustURL(t, "https://b.example:443"), Insecure: true, HostHeader: "api.example.com:8443", OverHTTP: true},
-					{URL: mustURL(t, "http://[::1]:80"), Insecure: true, HostHeader: "api.example.com:8443", OverHTTP: true},
-				},
-			},
-			{
-				ID:         "*,/",
-				PathPrefix: "/",
-				StripChars: 1,
-				Balance:    proxy.BalanceFailover,
-				Backends:   []proxy.Backend{{URL: mustURL(t, "http://localhost:9000")}},
-			},
+		{
+			ID:         "*,/",
+			PathPrefix: "/",
+			StripChars: 1,
+			Balance:    proxy.BalanceFailover,
+			Backends:   []proxy.Backend{{URL: mustURL(t, "http://localhost:9000")}},
 		},
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -186,33 +178,32 @@ routes:
 func TestDefaultConfig(t *testing.T) {
 	want := &Config{
 		Listen:             ":7999",
-		BackendTimeout:     30 * time.Second,
-		BackendDialTimeout: 5 * time.Second,
+		BackendTimeout:     Duration(30 * time.Second),
+		BackendDialTimeout: Duration(5 * time.Second),
 		BackendMaxConns:    4096,
 		SubscriberQueue:    100,
-		Control:            ControlConfig{Listen: "127.0.0.1:5561"},
-		Signing:            SigningConfig{Iss: "gripd"},
-		Admin:              AdminConfig{Listen: "127.0.0.1:5563"},
-		Limits: proxy.Limits{MaxRequestBody: 10 << 20, MaxInstructBody: 100000,
-			MaxChannels: 100, MaxWSMessage: 1000000},
-		ListenerLimits: proxy.ListenerLimits{MaxConns: 0, MaxHeaderBytes: 64 << 10,
-			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second},
-		Drain:   DrainConfig{Duration: 30 * time.Second},
-		Reload:  ReloadConfig{Watch: true},
-		History: HistoryConfig{MaxAge: time.Hour, MaxItemsPerChannel: 1000, DuplicateWindow: 2 * time.Minute},
+		Control:            Control{Listen: "127.0.0.1:5561"},
+		Signing:            Signing{Iss: "gripd"},
+		Admin:              Admin{Listen: "127.0.0.1:5563"},
+		Limits: Limits{MaxRequestBody: 10 << 20, MaxInstructBody: 100000, MaxChannels: 100, MaxWSMessage: 1000000,
+			MaxClientConns: 0, MaxHeaderBytes: 64 << 10,
+			ReadHeaderTimeout: Duration(10 * time.Second), IdleTimeout: Duration(120 * time.Second)},
+		Drain:   Drain{Duration: Duration(30 * time.Second)},
+		Reload:  Reload{Watch: true},
+		History: History{MaxAge: Duration(time.Hour), MaxItemsPerChannel: 1000, DuplicateWindow: Duration(2 * time.Minute)},
 	}
-	if got := DefaultConfig(); !reflect.DeepEqual(got, want) {
-		t.Errorf("DefaultConfig() = %+v, want %+v", got, want)
+	if got := Default(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Default() = %+v, want %+v", got, want)
 	}
 	// A file that sets nothing takes every default; routes may come from
 	// --route flags instead.
 	for _, text := range []string{"", "# only a comment\n", "routes: []\n", "control: {}\nsigning: {}\nlimits: {}\n"} {
-		cfg, err := ParseConfig([]byte(text))
+		cfg, err := Parse([]byte(text))
 		if err != nil {
-			t.Fatalf("ParseConfig(%q): %v", text, err)
+			t.Fatalf("Parse(%q): %v", text, err)
 		}
 		if !reflect.DeepEqual(cfg, want) {
-			t.Errorf("ParseConfig(%q) = %+v, want the defaults", text, cfg)
+			t.Errorf("Parse(%q) = %+v, want the defaults", text, cfg)
 		}
 	}
 }
@@ -437,7 +428,7 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := ParseConfig([]byte(tt.yaml))
+			cfg, err := Parse([]byte(tt.yaml))
 			if err == nil {
 				t.Fatalf("ParseConfig succeeded (%+v), want an error containing %q", cfg, tt.wantErr)
 			}
@@ -455,11 +446,11 @@ func TestLoadConfigErrorsNameTheFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("listen: \":1\"\nbogus: 1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := LoadConfig(path)
+	_, err := Load(path)
 	if err == nil || !strings.HasPrefix(err.Error(), path+": line 2: ") {
 		t.Errorf("LoadConfig error = %v, want it to start with %q", err, path+": line 2: ")
 	}
-	if _, err := LoadConfig(filepath.Join(t.TempDir(), "missing.yaml")); err == nil {
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml")); err == nil {
 		t.Error("LoadConfig of a missing file succeeded")
 	}
 }
