@@ -53,6 +53,7 @@ type Hub struct {
 	// channel too (a WebSocket that has not subscribed yet).
 	allMu sync.Mutex
 	all   map[*Subscriber]struct{}
+	idle  chan struct{} // closed when all empties; see WaitIdle
 
 	// onChannel is told when a channel gains its first subscriber or loses
 	// its last (see OnChannelChange).
@@ -227,6 +228,7 @@ func (h *Hub) Unsubscribe(s *Subscriber) {
 	}
 	h.allMu.Lock()
 	delete(h.all, s)
+	h.signalIdle()
 	h.allMu.Unlock()
 	h.subscribers.Add(-1)
 	h.kindCounter(s.kind).Add(-1)

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/gripd/gripd/internal/config"
+	"github.com/gripd/gripd/internal/daemon"
 	"github.com/gripd/gripd/proxy"
 )
 
@@ -98,12 +99,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(signals)
-	d, err := startDaemon(cfg, &src, *reusePort, log)
+	d, err := daemon.New(cfg, daemon.Options{Log: log, Source: &src, ReusePort: *reusePort, Version: version()})
+	if err == nil {
+		if err = d.Start(); err != nil {
+			d.Close()
+		}
+	}
 	if err != nil {
 		log.Error().Err(err).Msg("gripd could not start")
 		return 1
 	}
-	if err := d.run(context.Background(), signals); err != nil {
+	if err := d.Run(context.Background(), signals); err != nil {
 		log.Error().Err(err).Msg("gripd stopped")
 		return 1
 	}
@@ -123,15 +129,6 @@ func newLogger(w io.Writer, level, format string) (zerolog.Logger, error) {
 		return zerolog.Logger{}, fmt.Errorf("--log-format %q: want json or console", format)
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
-}
-
-// zerologWriter turns the standard library's server error log into
-// zerolog lines.
-type zerologWriter struct{ log zerolog.Logger }
-
-func (z zerologWriter) Write(p []byte) (int, error) {
-	z.log.Warn().Msg(strings.TrimSpace(string(p)))
-	return len(p), nil
 }
 
 func version() string {

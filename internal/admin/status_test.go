@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"bufio"
@@ -96,7 +96,7 @@ func readEvent(t *testing.T, r *bufio.Reader) sseEvent {
 
 // openStatusEvents GETs /status/events from a real server (the stream is
 // written as it goes) and checks the headers.
-func openStatusEvents(t *testing.T, a *admin) *bufio.Reader {
+func openStatusEvents(t *testing.T, a *Handler) *bufio.Reader {
 	t.Helper()
 	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
@@ -144,7 +144,7 @@ func TestStatusEventsStream(t *testing.T) {
 	if err := json.Unmarshal([]byte(e.data), &info); e.event != "info" || err != nil {
 		t.Fatalf("second event %+v (%v), want event: info with JSON", e, err)
 	}
-	if info.Version != version() || info.IntervalMS != 5 || info.WindowSeconds != 300 || info.GoVersion == "" {
+	if info.Version != testVersion || info.IntervalMS != 5 || info.WindowSeconds != 300 || info.GoVersion == "" {
 		t.Errorf("info %+v", info)
 	}
 

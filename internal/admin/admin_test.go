@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"github.com/gripd/gripd/publish"
 )
 
-// fakeNATS is a natsLink whose state the test sets. It answers no
+// fakeNATS is a NATS whose state the test sets. It answers no
 // cluster requests.
 type fakeNATS struct {
 	up         atomic.Bool
@@ -36,11 +36,14 @@ func (f *fakeNATS) ClusterChannel(context.Context, string, int) (publish.Cluster
 
 // adminFixture is an admin handler and what it reads.
 type adminFixture struct {
-	a   *admin
+	a   *Handler
 	hub *handoff.Hub
 	api *publish.ControlAPI
-	met *metrics
+	met *Metrics
 }
+
+// testVersion is the version the tests' instances report.
+const testVersion = "v1.2.3-test"
 
 // testQueueSize is the hub's queue per subscriber in admin tests: small,
 // so a test can overflow it.
@@ -48,13 +51,14 @@ const testQueueSize = 2
 
 // testAdmin builds the admin handler over a fresh hub and a control API
 // with the local broker; nats may be nil (no NATS).
-func testAdmin(t *testing.T, nats natsLink) *adminFixture {
+func testAdmin(t *testing.T, nats NATS) *adminFixture {
 	t.Helper()
 	hub := handoff.NewHub(handoff.Config{QueueSize: testQueueSize})
 	t.Cleanup(hub.Close)
 	api := publish.NewControlAPI(publish.ControlConfig{}, &publish.LocalBroker{Hub: hub}, zerolog.Nop())
-	met := newMetrics(hub, api, nats)
-	return &adminFixture{a: newAdmin(hub, met, nats), hub: hub, api: api, met: met}
+	parts := Parts{Hub: hub, API: api, NATS: nats, Version: testVersion}
+	met := NewMetrics(parts)
+	return &adminFixture{a: New(parts, met), hub: hub, api: api, met: met}
 }
 
 func get(t *testing.T, h http.Handler, method, path string) (int, string) {
@@ -83,7 +87,7 @@ func TestAdminHealthz(t *testing.T) {
 }
 
 func TestAdminReadyz(t *testing.T) {
-	check := func(t *testing.T, a *admin, code int, body string) {
+	check := func(t *testing.T, a *Handler, code int, body string) {
 		t.Helper()
 		gotCode, gotBody := get(t, a, "GET", "/readyz")
 		if gotCode != code || gotBody != body+"\n" {
@@ -109,17 +113,6 @@ func TestAdminReadyz(t *testing.T) {
 		a.Drain()
 		check(t, a, 503, `{"status":"not ready","reason":"shutting down"}`)
 	})
-}
-
-func TestAdminListenFlag(t *testing.T) {
-	var out, errOut strings.Builder
-	if code := run([]string{"--route", "* 127.0.0.1:8000", "--admin-listen", "nope", "--check"}, &out, &errOut); code != 1 ||
-		!strings.Contains(errOut.String(), "--admin-listen") {
-		t.Errorf("--admin-listen nope: exit %d, stderr %q", code, errOut.String())
-	}
-	if code := run([]string{"--route", "* 127.0.0.1:8000", "--admin-listen", "off", "--check"}, &out, &errOut); code != 0 {
-		t.Errorf("--admin-listen off: exit %d, stderr %q", code, errOut.String())
-	}
 }
 
 // TestAdminPprof: the profiler answers on the admin listener (heap with

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bufio"
@@ -28,9 +28,9 @@ func TestHistoryNeedsNATS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := startDaemon(cfg, src, false, zerolog.Nop())
+	d, err := New(cfg, Options{Log: zerolog.Nop(), Source: src})
 	if err == nil {
-		d.closeAll()
+		d.Close()
 		t.Fatal("gripd started with history and no NATS")
 	}
 	if !strings.Contains(err.Error(), "history.enabled needs NATS with JetStream") || !strings.Contains(err.Error(), "nats.embedded.listen") {
@@ -106,7 +106,7 @@ func TestHistoryResumeEmbedded(t *testing.T) {
 func (td *testDaemon) publishID(t *testing.T, channel, id string) {
 	t.Helper()
 	body := fmt.Sprintf(`{"items":[{"channel":%q,"id":%q,"formats":{"http-stream":{"content":"event %s\n"}}}]}`, channel, id, id)
-	resp, err := http.Post("http://"+td.d.controlLn.Addr().String()+"/publish/", "application/json", strings.NewReader(body))
+	resp, err := http.Post("http://"+td.d.ControlAddr().String()+"/publish/", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,13 +141,18 @@ func TestHistoryEmbeddedCluster(t *testing.T) {
 				results <- started{i: i, err: err}
 				return
 			}
-			d, err := startDaemon(cfg, src, false, zerolog.Nop())
+			d, err := New(cfg, Options{Log: zerolog.Nop(), Source: src})
+			if err == nil {
+				if err = d.Start(); err != nil {
+					d.Close()
+				}
+			}
 			if err != nil {
 				results <- started{i: i, err: err}
 				return
 			}
 			td := &testDaemon{d: d, path: path, signals: make(chan os.Signal, 4), done: make(chan error, 1)}
-			go func() { td.done <- d.run(context.Background(), td.signals) }()
+			go func() { td.done <- d.Run(context.Background(), td.signals) }()
 			results <- started{i: i, td: td}
 		}()
 	}

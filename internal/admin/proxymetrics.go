@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"strconv"
@@ -12,7 +12,7 @@ import (
 	"github.com/gripd/gripd/proxy"
 )
 
-// proxyMetrics is the proxy.Observer that keeps the per-route metrics.
+// ProxyMetrics is the proxy.Observer that keeps the per-route metrics.
 // Its methods run on every request and hold: each route's series are
 // looked up in the vectors once, the first time the route is seen, and
 // kept in routes, so a request costs a map load and atomic adds.
@@ -20,7 +20,7 @@ import (
 // Labels are route IDs (from the configuration, so bounded), status codes
 // and small fixed sets; never anything a client chose. Series of a route
 // removed by a reload stay until restart.
-type proxyMetrics struct {
+type ProxyMetrics struct {
 	held       *prometheus.GaugeVec
 	requests   *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
@@ -34,10 +34,10 @@ type proxyMetrics struct {
 	backendErrors atomic.Int64
 }
 
-var _ proxy.Observer = (*proxyMetrics)(nil)
+var _ proxy.Observer = (*ProxyMetrics)(nil)
 
-func newProxyMetrics() *proxyMetrics {
-	return &proxyMetrics{
+func newProxyMetrics() *ProxyMetrics {
+	return &ProxyMetrics{
 		held: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gripd_held_connections_by_route",
 			Help: "Connections held now, by route and kind: response (long-poll), stream or ws (WebSocket).",
@@ -59,7 +59,7 @@ func newProxyMetrics() *proxyMetrics {
 	}
 }
 
-func (p *proxyMetrics) register(reg prometheus.Registerer) {
+func (p *ProxyMetrics) register(reg prometheus.Registerer) {
 	reg.MustRegister(p.held, p.requests, p.duration, p.wsOverHTTP)
 }
 
@@ -75,7 +75,7 @@ type routeSeries struct {
 }
 
 // route returns the series of route id, creating them the first time.
-func (p *proxyMetrics) route(id string) *routeSeries {
+func (p *ProxyMetrics) route(id string) *routeSeries {
 	if r, ok := p.routes.Load(id); ok {
 		return r.(*routeSeries)
 	}
@@ -119,15 +119,15 @@ func (r *routeSeries) code(code int) prometheus.Counter {
 	return c.(prometheus.Counter)
 }
 
-func (p *proxyMetrics) HoldStarted(route string, kind handoff.Kind) {
+func (p *ProxyMetrics) HoldStarted(route string, kind handoff.Kind) {
 	p.route(route).heldGauge(kind).Inc()
 }
 
-func (p *proxyMetrics) HoldEnded(route string, kind handoff.Kind) {
+func (p *ProxyMetrics) HoldEnded(route string, kind handoff.Kind) {
 	p.route(route).heldGauge(kind).Dec()
 }
 
-func (p *proxyMetrics) BackendRequest(route string, code int, failure string, d time.Duration) {
+func (p *ProxyMetrics) BackendRequest(route string, code int, failure string, d time.Duration) {
 	r := p.route(route)
 	r.duration.Observe(d.Seconds())
 	if code > 0 {
@@ -149,9 +149,9 @@ func (p *proxyMetrics) BackendRequest(route string, code int, failure string, d 
 
 // BackendErrors reports how many backend requests failed (timeout,
 // unreachable, error) or answered 5xx since start.
-func (p *proxyMetrics) BackendErrors() int64 { return p.backendErrors.Load() }
+func (p *ProxyMetrics) BackendErrors() int64 { return p.backendErrors.Load() }
 
-func (p *proxyMetrics) WebSocketOverHTTP(route, result string) {
+func (p *ProxyMetrics) WebSocketOverHTTP(route, result string) {
 	r := p.route(route)
 	c, ok := r.ws[result]
 	if !ok {

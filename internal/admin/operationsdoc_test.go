@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"os"
@@ -33,7 +33,7 @@ func TestOperationsDocMetrics(t *testing.T) {
 	f.met.proxy.BackendRequest("r", 200, "", time.Millisecond)
 	f.met.proxy.WebSocketOverHTTP("r", proxy.WSResultOK)
 	f.met.ConfigReloaded(true)
-	f.met.watchClientListener(fakeClientConns{}, 10)
+	f.met.WatchClientListener(fakeClientConns{}, 10)
 	families, err := f.met.reg.Gather()
 	if err != nil {
 		t.Fatal(err)

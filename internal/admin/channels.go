@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"context"
@@ -125,7 +125,7 @@ func parseViewQuery(raw string) (viewQuery, error) {
 // view gathers the counts the query asks for: of every channel, or of the
 // named one when name is not nil. It returns the counts, the scope's name
 // and how many instances answered.
-func (a *admin) view(ctx context.Context, q viewQuery, name *string) ([]handoff.ChannelCount, string, int, error) {
+func (a *Handler) view(ctx context.Context, q viewQuery, name *string) ([]handoff.ChannelCount, string, int, error) {
 	if !q.cluster || a.nats == nil {
 		scope := "local"
 		if q.cluster {
@@ -154,7 +154,7 @@ func (a *admin) view(ctx context.Context, q viewQuery, name *string) ([]handoff.
 }
 
 // serveChannels answers GET /channels.
-func (a *admin) serveChannels(w http.ResponseWriter, r *http.Request) {
+func (a *Handler) serveChannels(w http.ResponseWriter, r *http.Request) {
 	q, err := parseViewQuery(r.URL.RawQuery)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, errorReply{Reason: err.Error()})
@@ -195,7 +195,7 @@ func sortBusiestFirst(counts []handoff.ChannelCount) {
 
 // serveChannel answers GET /channels/{name}. The name arrives unescaped
 // from the path, so %2F is a "/" inside it and %25 a "%".
-func (a *admin) serveChannel(w http.ResponseWriter, r *http.Request) {
+func (a *Handler) serveChannel(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	q, err := parseViewQuery(r.URL.RawQuery)
 	if err == nil && name == "" {

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -34,12 +34,8 @@ func historyStore(emb config.EmbeddedNATS, h config.History) (dir string, cleanu
 	return dir, func() { os.RemoveAll(dir) }, nil
 }
 
-// enableHistory turns history on over nb when cfg says so; nil when it is
-// off.
+// enableHistory turns history on over nb.
 func enableHistory(cfg config.History, nb *publish.NATSBroker, log zerolog.Logger) (proxy.History, error) {
-	if !cfg.Enabled {
-		return nil, nil
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), historySetupTimeout)
 	defer cancel()
 	h, err := nb.EnableHistory(ctx, cfg.Publish())

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bufio"
@@ -27,7 +27,7 @@ const failAfter = 10 * time.Second
 // testDaemon is a gripd started in-process from a config file the test
 // can rewrite.
 type testDaemon struct {
-	d       *daemon
+	d       *Daemon
 	path    string // the config file
 	signals chan os.Signal
 	done    chan error // run's result
@@ -56,15 +56,12 @@ func startTestDaemon(t *testing.T, yamlText string) *testDaemon {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := startDaemon(cfg, src, false, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := startDaemon(t, cfg, src)
 	td := &testDaemon{d: d, path: path, signals: make(chan os.Signal, 4), done: make(chan error, 1), reloads: make(chan bool, 16)}
 	countReload := d.reload.onResult // the metric
 	d.reload.onResult = func(ok bool) { countReload(ok); td.reloads <- ok }
-	d.watchEvery = 20 * time.Millisecond
-	go func() { td.done <- d.run(context.Background(), td.signals) }()
+	d.reload.watchEvery = 20 * time.Millisecond
+	go func() { td.done <- d.Run(context.Background(), td.signals) }()
 	t.Cleanup(func() {
 		td.signals <- syscall.SIGTERM
 		td.signals <- syscall.SIGTERM // no drain window in cleanup
@@ -75,6 +72,20 @@ func startTestDaemon(t *testing.T, yamlText string) *testDaemon {
 		}
 	})
 	return td
+}
+
+// startDaemon builds and starts a daemon from cfg, reloading from src.
+func startDaemon(t *testing.T, cfg *config.Config, src *config.Source) *Daemon {
+	t.Helper()
+	d, err := New(cfg, Options{Log: zerolog.Nop(), Source: src, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Start(); err != nil {
+		d.Close()
+		t.Fatal(err)
+	}
+	return d
 }
 
 func writeFile(t *testing.T, path, text string) {
@@ -91,18 +102,18 @@ func writeFile(t *testing.T, path, text string) {
 }
 
 func (td *testDaemon) url(path string) string {
-	return "http://" + td.d.clientLn.Addr().String() + path
+	return "http://" + td.d.ClientAddr().String() + path
 }
 
 func (td *testDaemon) admin(path string) string {
-	return "http://" + td.d.adminLn.Addr().String() + path
+	return "http://" + td.d.AdminAddr().String() + path
 }
 
 func (td *testDaemon) publish(t *testing.T, channel, content string) {
 	t.Helper()
 	body := fmt.Sprintf(`{"items":[{"channel":%q,"formats":{"http-stream":{"content":%q},"http-response":{"body":%q}}}]}`,
 		channel, content, content)
-	resp, err := http.Post("http://"+td.d.controlLn.Addr().String()+"/publish/", "application/json", strings.NewReader(body))
+	resp, err := http.Post("http://"+td.d.ControlAddr().String()+"/publish/", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +200,7 @@ func TestReloadBadFileKeepsServingOldRoutes(t *testing.T) {
 	a := backend(t, "A")
 	td := startTestDaemon(t, daemonYAML("", a.URL))
 	writeFile(t, td.path, "routes: [this is not: a route\n")
-	if err := td.d.reload.Reload("test"); err == nil {
+	if err := td.d.Reload("test"); err == nil {
 		t.Fatal("Reload of a broken file: no error")
 	}
 	if got := getBody(t, td.url("/")); got != "A\n" {
@@ -197,7 +208,7 @@ func TestReloadBadFileKeepsServingOldRoutes(t *testing.T) {
 	}
 	// A valid file that fails a check (a route with no backends) too.
 	writeFile(t, td.path, daemonYAML("", ""))
-	if err := td.d.reload.Reload("test"); err == nil {
+	if err := td.d.Reload("test"); err == nil {
 		t.Fatal("Reload of a file with an empty backend: no error")
 	}
 	if got := getBody(t, td.url("/")); got != "A\n" {
@@ -262,7 +273,7 @@ func TestReloadSigningAndBackendTimeout(t *testing.T) {
 		t.Fatalf("before the reload: %v", err)
 	}
 	writeFile(t, td.path, daemonYAML("signing: {key: new-key}\nbackend_timeout: 50ms", srv.URL))
-	if err := td.d.reload.Reload("test"); err != nil {
+	if err := td.d.Reload("test"); err != nil {
 		t.Fatal(err)
 	}
 	getBody(t, td.url("/"))
@@ -296,7 +307,7 @@ func TestReloadLimits(t *testing.T) {
 		t.Fatalf("2000-byte body before the reload: %d", code)
 	}
 	writeFile(t, td.path, daemonYAML("limits: {max_request_body: 1000}", a.URL))
-	if err := td.d.reload.Reload("test"); err != nil {
+	if err := td.d.Reload("test"); err != nil {
 		t.Fatal(err)
 	}
 	if code := post(); code != http.StatusRequestEntityTooLarge {
@@ -307,13 +318,13 @@ func TestReloadLimits(t *testing.T) {
 func TestReloadKeepsRestartOnlySettings(t *testing.T) {
 	a := backend(t, "A")
 	td := startTestDaemon(t, daemonYAML("", a.URL))
-	running := td.d.reload.current()
+	running := td.d.Config()
 	next := strings.Replace(daemonYAML("subscriber_queue: 7", a.URL), `listen: "127.0.0.1:0"`, `listen: "127.0.0.1:1"`, 1)
 	writeFile(t, td.path, next)
-	if err := td.d.reload.Reload("test"); err != nil {
+	if err := td.d.Reload("test"); err != nil {
 		t.Fatal(err)
 	}
-	cur := td.d.reload.current()
+	cur := td.d.Config()
 	if cur.Listen != running.Listen {
 		t.Errorf("listen after reload = %q, want the running %q kept", cur.Listen, running.Listen)
 	}
@@ -369,7 +380,7 @@ func TestDrainEndsHeldConnections(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if conn, err := net.Dial("tcp", td.d.clientLn.Addr().String()); err == nil {
+	if conn, err := net.Dial("tcp", td.d.ClientAddr().String()); err == nil {
 		conn.Close()
 		t.Error("the client listener still accepts while draining")
 	}

@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"encoding/json"
@@ -179,7 +179,7 @@ func TestChannelsClusterScope(t *testing.T) {
 	if !ns.ReadyForConnections(5 * time.Second) {
 		t.Fatal("NATS not ready")
 	}
-	instance := func() (*handoff.Hub, *admin) {
+	instance := func() (*handoff.Hub, *Handler) {
 		hub := handoff.NewHub(handoff.Config{})
 		nb, err := publish.NewNATSBroker(publish.NATSConfig{URL: ns.ClientURL()}, hub, zerolog.Nop())
 		if err != nil {
@@ -187,7 +187,8 @@ func TestChannelsClusterScope(t *testing.T) {
 		}
 		t.Cleanup(func() { nb.Close(); hub.Close() })
 		api := publish.NewControlAPI(publish.ControlConfig{}, nb, zerolog.Nop())
-		return hub, newAdmin(hub, newMetrics(hub, api, nb), nb)
+		parts := Parts{Hub: hub, API: api, NATS: nb, Version: testVersion}
+		return hub, New(parts, NewMetrics(parts))
 	}
 	hubA, adminA := instance()
 	hubB, adminB := instance()
@@ -201,7 +202,7 @@ func TestChannelsClusterScope(t *testing.T) {
 		`{"name":"news","response":1,"stream":1,"ws":1,"total":3},` +
 		`{"name":"a/b c%d","response":0,"stream":1,"ws":0,"total":1},` +
 		`{"name":"only-b","response":0,"stream":1,"ws":0,"total":1}]}` + "\n"
-	for _, a := range []*admin{adminA, adminB} {
+	for _, a := range []*Handler{adminA, adminB} {
 		if code, body := get(t, a, "GET", "/channels?scope=cluster&instances=2"); code != 200 || body != want {
 			t.Errorf("GET /channels?scope=cluster: %d %s\nwant %s", code, body, want)
 		}

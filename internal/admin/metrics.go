@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"net/http"
@@ -12,31 +12,29 @@ import (
 	"github.com/gripd/gripd/publish"
 )
 
-// metrics is gripd's Prometheus side, on a registry of its own (not
+// Metrics is gripd's Prometheus side, on a registry of its own (not
 // Prometheus's global one). Counts other packages keep (the hub's, the
 // control API's, the NATS broker's) are read at scrape time; the proxy
-// reports through proxyMetrics (proxymetrics.go); the binary itself
-// reports config reloads.
-type metrics struct {
+// reports through ProxyMetrics (proxymetrics.go); the daemon reports
+// config reloads. It serves the metrics in Prometheus's text format.
+type Metrics struct {
 	reg   *prometheus.Registry
-	proxy *proxyMetrics       // the proxy.Observer to give proxy.Config
-	api   *publish.ControlAPI // whose publishes the status page counts too
+	proxy *ProxyMetrics // the proxy.Observer to give proxy.Config
+	serve http.Handler  // the registry in Prometheus's text format
 
 	reloadOK, reloadFailed prometheus.Counter
 }
 
-// newMetrics registers every metric of an instance. nats is nil when the
-// instance runs without NATS.
-func newMetrics(hub *handoff.Hub, api *publish.ControlAPI, nats natsLink) *metrics {
+// NewMetrics registers every metric of an instance over p.
+func NewMetrics(p Parts) *Metrics {
 	reg := prometheus.NewRegistry()
 	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gripd_config_reloads_total",
 		Help: "Configuration reloads, by result: ok (the new configuration is in use) or failed (the old one stays).",
 	}, []string{"result"})
-	m := &metrics{
+	m := &Metrics{
 		reg:          reg,
 		proxy:        newProxyMetrics(),
-		api:          api,
 		reloadOK:     reloads.WithLabelValues("ok"),
 		reloadFailed: reloads.WithLabelValues("failed"),
 	}
@@ -46,24 +44,28 @@ func newMetrics(hub *handoff.Hub, api *publish.ControlAPI, nats natsLink) *metri
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "gripd_build_info",
 			Help:        "Always 1; the labels tell gripd's version and the Go release it was built with.",
-			ConstLabels: prometheus.Labels{"version": version(), "goversion": runtime.Version()},
+			ConstLabels: prometheus.Labels{"version": p.Version, "goversion": runtime.Version()},
 		}, func() float64 { return 1 }),
 		reloads,
-		newStatsCollector(hub, api, nats),
+		newStatsCollector(p.Hub, p.API, p.NATS),
 	)
 	m.proxy.register(reg)
+	m.serve = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m
 }
 
-// handler serves the metrics in Prometheus's text format.
-func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+// ServeHTTP serves the metrics in Prometheus's text format.
+func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m.serve.ServeHTTP(w, r)
 }
+
+// Proxy is the proxy.Observer that keeps the per-route metrics.
+func (m *Metrics) Proxy() *ProxyMetrics { return m.proxy }
 
 // ConfigReloaded counts one configuration reload: ok when the new
 // configuration was taken, false when it was refused and the old one
 // stays. The reload code calls it once per attempt.
-func (m *metrics) ConfigReloaded(ok bool) {
+func (m *Metrics) ConfigReloaded(ok bool) {
 	if ok {
 		m.reloadOK.Inc()
 	} else {
@@ -71,18 +73,18 @@ func (m *metrics) ConfigReloaded(ok bool) {
 	}
 }
 
-// clientConns is what the metrics read of the client listener
+// ClientConns is what the metrics read of the client listener
 // (*proxy.ConnLimitListener).
-type clientConns interface {
+type ClientConns interface {
 	Open() int64
 	Rejected() int64
 }
 
-// watchClientListener adds the client listener's counts: open client
+// WatchClientListener adds the client listener's counts: open client
 // connections (held ones included) against limits.max_client_conns, and
 // the connections refused for being over it. Called once, when the
 // listener exists.
-func (m *metrics) watchClientListener(ln clientConns, limit int) {
+func (m *Metrics) WatchClientListener(ln ClientConns, limit int) {
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "gripd_client_connections",
@@ -105,14 +107,14 @@ func (m *metrics) watchClientListener(ln clientConns, limit int) {
 type statsCollector struct {
 	hub  *handoff.Hub
 	api  *publish.ControlAPI
-	nats natsLink // nil without NATS
+	nats NATS // nil without NATS
 
 	held, channels, received, delivered, dropped, slow *prometheus.Desc
 	publishes, natsConnected, natsReconnects           *prometheus.Desc
 	sequencing                                         *prometheus.Desc
 }
 
-func newStatsCollector(hub *handoff.Hub, api *publish.ControlAPI, nats natsLink) *statsCollector {
+func newStatsCollector(hub *handoff.Hub, api *publish.ControlAPI, nats NATS) *statsCollector {
 	return &statsCollector{
 		hub: hub, api: api, nats: nats,
 		held: prometheus.NewDesc("gripd_held_connections",

@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"context"
@@ -11,43 +11,58 @@ import (
 	"github.com/gripd/gripd/publish"
 )
 
-// natsLink is what the admin listener asks of the NATS broker
+// Parts are what the admin listener reads. The rest of gripd keeps the
+// state; admin only looks at it.
+type Parts struct {
+	// Hub is the instance's channel index: held connections and counts.
+	Hub *handoff.Hub
+	// API is the control API, whose publishes are counted.
+	API *publish.ControlAPI
+	// NATS is the fleet's broker; nil when the instance runs alone.
+	NATS NATS
+	// Version is gripd's version, for gripd_build_info and the status
+	// page.
+	Version string
+}
+
+// NATS is what the admin listener asks of the NATS broker
 // (*publish.NATSBroker); tests give a fake.
-type natsLink interface {
+type NATS interface {
 	Connected() bool
 	Reconnects() int64
 	ClusterChannels(ctx context.Context, expect int) (publish.ClusterChannels, error)
 	ClusterChannel(ctx context.Context, name string, expect int) (publish.ClusterChannels, error)
 }
 
-// admin is the admin listener's handler: GET /healthz (the process
+// Handler is the admin listener's handler: GET /healthz (the process
 // answers), GET /readyz (it should get traffic), GET /metrics
 // (Prometheus, see metrics.go), GET /channels (who listens where, see
 // channels.go) and GET / (the live status page, see statuspage.go, fed by
 // GET /status/events, see statusevents.go). It only reads state the rest
 // of gripd keeps.
-type admin struct {
+type Handler struct {
 	hub      *handoff.Hub
-	nats     natsLink    // nil when NATS is not configured
+	nats     NATS        // nil when NATS is not configured
+	version  string
 	draining atomic.Bool // set by Drain when shutdown begins
 	status   *statusFeed // the status page's sampler; stopped by Close
 	mux      *http.ServeMux
 }
 
-// newAdmin returns the admin handler over hub, serving met. nats is nil
-// when the instance runs without NATS.
-func newAdmin(hub *handoff.Hub, met *metrics, nats natsLink) *admin {
-	a := &admin{hub: hub, nats: nats, mux: http.NewServeMux()}
+// New returns the admin handler over p, serving met at /metrics. Close
+// stops what it runs (the status page's sampler).
+func New(p Parts, met *Metrics) *Handler {
+	a := &Handler{hub: p.Hub, nats: p.NATS, version: p.Version, mux: http.NewServeMux()}
 	a.status = newStatusFeed(statusSources{
-		hub:           hub,
-		publishes:     func() int64 { return met.api.PublishStats().OK },
+		hub:           p.Hub,
+		publishes:     func() int64 { return p.API.PublishStats().OK },
 		backendErrors: met.proxy.BackendErrors,
 	})
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, probeReply{Status: "ok"})
 	})
 	a.mux.HandleFunc("GET /readyz", a.serveReady)
-	a.mux.Handle("GET /metrics", met.handler())
+	a.mux.Handle("GET /metrics", met)
 	a.mux.HandleFunc("GET /channels", a.serveChannels)
 	// {name...} takes the rest of the path, so a name may hold "/".
 	a.mux.HandleFunc("GET /channels/{name...}", a.serveChannel)
@@ -68,17 +83,17 @@ func newAdmin(hub *handoff.Hub, met *metrics, nats natsLink) *admin {
 }
 
 // Close stops the status page's sampler and ends its viewers' streams.
-func (a *admin) Close() { a.status.Close() }
+func (a *Handler) Close() { a.status.Close() }
 
-func (a *admin) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+func (a *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
 // Drain makes /readyz answer 503 from now on, so a load balancer stops
 // sending clients while held connections are being ended.
-func (a *admin) Drain() { a.draining.Store(true) }
+func (a *Handler) Drain() { a.draining.Store(true) }
 
 // serveReady answers /readyz: ready unless shutting down or cut off from
 // NATS (publishes would then fail and other instances' items not arrive).
-func (a *admin) serveReady(w http.ResponseWriter, r *http.Request) {
+func (a *Handler) serveReady(w http.ResponseWriter, r *http.Request) {
 	notReady := func(reason string) {
 		writeJSON(w, http.StatusServiceUnavailable, probeReply{Status: "not ready", Reason: reason})
 	}

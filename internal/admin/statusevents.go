@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"encoding/json"
@@ -34,7 +34,7 @@ type statusInfo struct {
 //
 // It ends when the viewer leaves, falls too far behind, or gripd shuts
 // down; EventSource then reconnects by itself.
-func (a *admin) serveStatusEvents(w http.ResponseWriter, r *http.Request) {
+func (a *Handler) serveStatusEvents(w http.ResponseWriter, r *http.Request) {
 	history, samples, leave, err := a.status.watch()
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, errorReply{Reason: err.Error()})
@@ -50,7 +50,7 @@ func (a *admin) serveStatusEvents(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 
 	info, _ := json.Marshal(statusInfo{
-		Version: version(), GoVersion: runtime.Version(),
+		Version: a.version, GoVersion: runtime.Version(),
 		IntervalMS: a.status.every.Milliseconds(), WindowSeconds: int64(statusWindow / time.Second),
 	})
 	buf := append([]byte("retry: 2000\n\nevent: info\ndata: "), info...)

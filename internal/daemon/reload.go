@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -17,14 +17,37 @@ import (
 // running on the old one and the log says why. Which settings apply live
 // and which need a restart is internal/config's classify.
 type reloader struct {
-	src    *config.Source
+	src    *config.Source // nil: nothing to reload from
 	log    zerolog.Logger
 	target config.Target
-	// onResult, when set, is told each reload's outcome (metrics).
+	// onResult is told each reload's outcome (the metric; tests too).
 	onResult func(ok bool)
+	// loaded is the config file as it was when gripd started: the watcher
+	// reloads when it differs.
+	loaded fileStamp
+	// watchEvery is how often the file is checked (reload.watch). One
+	// second; tests make it shorter.
+	watchEvery time.Duration
 
 	mu      sync.Mutex
 	running *config.Config // the configuration in effect
+	stopped bool           // the drain has begun: no more reloads
+}
+
+func newReloader(cfg *config.Config, src *config.Source, target config.Target, log zerolog.Logger, onResult func(bool)) *reloader {
+	r := &reloader{src: src, log: log, target: target, onResult: onResult, running: cfg, watchEvery: time.Second}
+	if path := r.path(); path != "" {
+		r.loaded = stampFile(path)
+	}
+	return r
+}
+
+// path is the config file's path, "" for none.
+func (r *reloader) path() string {
+	if r.src == nil {
+		return ""
+	}
+	return r.src.Path
 }
 
 // current returns the configuration in effect.
@@ -34,11 +57,21 @@ func (r *reloader) current() *config.Config {
 	return r.running
 }
 
+// stop ends reloading: a drain runs on the configuration it began with.
+func (r *reloader) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped = true
+}
+
 // Reload loads the configuration again and applies it. why is for the
 // log. It returns the load error, if any; gripd carries on either way.
 func (r *reloader) Reload(why string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.stopped || r.src == nil {
+		return nil
+	}
 	cfg, err := r.src.Load()
 	if err == nil {
 		var restart []string
@@ -49,18 +82,20 @@ func (r *reloader) Reload(why string) error {
 				ev = r.log.Warn().Strs("restart_needed", restart)
 			}
 			ev.Str("trigger", why).Int("routes", len(cfg.Routes)).Msg("config reloaded")
-			r.report(true)
+			r.onResult(true)
 			return nil
 		}
 	}
 	r.log.Error().Err(err).Str("trigger", why).Msg("config reload failed; still running the previous configuration")
-	r.report(false)
+	r.onResult(false)
 	return err
 }
 
-func (r *reloader) report(ok bool) {
-	if r.onResult != nil {
-		r.onResult(ok)
+// watch reloads whenever the config file changes (reload.watch), until
+// ctx is done.
+func (r *reloader) watch(ctx context.Context) {
+	if path := r.path(); path != "" && r.current().Reload.Watch {
+		watchFile(ctx, path, r.loaded, r.watchEvery, func() { _ = r.Reload("file changed") })
 	}
 }
 
