@@ -2,6 +2,9 @@
 // backends and, when a backend answers with GRIP instructions, holds the
 // client open as a long-poll or stream and pushes published content into
 // it. See README.md.
+//
+// The command is flags -> configuration (internal/config) -> daemon
+// (internal/daemon); `gripd publish` is publishcmd.go.
 package main
 
 import (
@@ -28,12 +31,8 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// routeFlags collects repeated --route values.
-type routeFlags []string
-
-func (r *routeFlags) String() string     { return strings.Join(*r, "; ") }
-func (r *routeFlags) Set(v string) error { *r = append(*r, v); return nil }
-
+// run is gripd with its arguments and output passed in; it returns the
+// exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
@@ -44,15 +43,45 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return runPublish(args[1:], stdout, stderr)
 		}
 	}
+	cl, code := parseCommandLine(args, stderr)
+	if cl == nil {
+		return code
+	}
+	log, err := newLogger(stderr, cl.logLevel, cl.logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "gripd: %v\n", err)
+		return 2
+	}
+	cfg, err := cl.src.Load()
+	if err != nil {
+		fmt.Fprintf(stderr, "gripd: %v\n", err)
+		return 1
+	}
+	if cl.check {
+		fmt.Fprintf(stdout, "gripd: configuration ok (%d routes)\n", len(cfg.Routes))
+		return 0
+	}
+	return serve(cfg, cl, log)
+}
+
+// commandLine is what the flags say.
+type commandLine struct {
+	src                 config.Source
+	logLevel, logFormat string
+	check, reusePort    bool
+}
+
+// parseCommandLine reads the flags. A nil result means exit with code
+// (help, or a usage error already written to stderr).
+func parseCommandLine(args []string, stderr io.Writer) (*commandLine, int) {
 	fs := flag.NewFlagSet("gripd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var (
-		src       config.Source
-		logLevel  = fs.String("log-level", "info", "debug, info, warn or error")
-		logFormat = fs.String("log-format", "json", "json or console")
-		check     = fs.Bool("check", false, "validate the configuration and exit")
-		reusePort = fs.Bool("reuse-port", false, "listen for clients with SO_REUSEPORT, so several gripd processes can share the port (the kernel spreads connections)")
-	)
+	cl := &commandLine{}
+	src := &cl.src
+	fs.StringVar(&cl.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cl.logFormat, "log-format", "json", "json or console")
+	fs.BoolVar(&cl.check, "check", false, "validate the configuration and exit")
+	fs.BoolVar(&cl.reusePort, "reuse-port", false, "listen for clients with SO_REUSEPORT, so several gripd processes can share the port (the kernel spreads connections)")
 	fs.StringVar(&src.Path, "config", "", "routes.yaml to run from (see routes.yaml.example); reloaded on SIGHUP and when it changes")
 	fs.StringVar(&src.Listen, "listen", "", "address for clients (default "+config.DefaultListen+")")
 	fs.StringVar(&src.ControlListen, "control-listen", "", "address for the control API (default "+config.DefaultControlListen+")")
@@ -69,37 +98,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return nil, 0
 		}
-		return 2
+		return nil, 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "gripd: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return nil, 2
 	}
+	return cl, 0
+}
 
-	log, err := newLogger(stderr, *logLevel, *logFormat)
-	if err != nil {
-		fmt.Fprintf(stderr, "gripd: %v\n", err)
-		return 2
-	}
+// routeFlags collects repeated --route values.
+type routeFlags []string
 
-	cfg, err := src.Load()
-	if err != nil {
-		fmt.Fprintf(stderr, "gripd: %v\n", err)
-		return 1
-	}
-	if *check {
-		fmt.Fprintf(stdout, "gripd: configuration ok (%d routes)\n", len(cfg.Routes))
-		return 0
-	}
+func (r *routeFlags) String() string     { return strings.Join(*r, "; ") }
+func (r *routeFlags) Set(v string) error { *r = append(*r, v); return nil }
 
-	// SIGHUP reloads; the first SIGTERM or SIGINT drains, a second one
-	// ends the drain at once.
+// serve runs the daemon until it is told to stop. SIGHUP reloads; the
+// first SIGTERM or SIGINT drains, a second one ends the drain at once.
+func serve(cfg *config.Config, cl *commandLine, log zerolog.Logger) int {
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(signals)
-	d, err := daemon.New(cfg, daemon.Options{Log: log, Source: &src, ReusePort: *reusePort, Version: version()})
+	d, err := daemon.New(cfg, daemon.Options{Log: log, Source: &cl.src, ReusePort: cl.reusePort, Version: version()})
 	if err == nil {
 		if err = d.Start(); err != nil {
 			d.Close()

@@ -37,22 +37,57 @@ func runPublish(args []string, stdout, stderr io.Writer) int {
 // publishCommand is runPublish with its inputs passed in, so tests need
 // neither a real stdin nor the environment.
 func publishCommand(args []string, stdin io.Reader, gripURL string, stdout, stderr io.Writer) int {
+	o, code := parsePublishFlags(args, gripURL, stderr)
+	if o == nil {
+		return code
+	}
+	content, err := o.content(stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "gripd publish: reading stdin: %v\n", err)
+		return 1
+	}
+	body, err := json.Marshal(map[string]any{"items": []any{o.item(content)}})
+	if err != nil {
+		fmt.Fprintf(stderr, "gripd publish: %v\n", err)
+		return 1
+	}
+	authorization, err := publishAuthorization(o.key, o.iss, o.user)
+	if err != nil {
+		fmt.Fprintf(stderr, "gripd publish: %v\n", err)
+		return 2
+	}
+	return postPublish(strings.TrimRight(o.baseURL, "/")+"/publish/", body, authorization, stdout, stderr)
+}
+
+// publishOptions are the flags and arguments of `gripd publish`.
+type publishOptions struct {
+	baseURL, id, prevID, sender  string
+	key, iss, user               string
+	noSeq, closeAll, hint, noEOL bool
+	channel, text                string
+	hasText                      bool // CONTENT was given (else stdin)
+}
+
+// parsePublishFlags reads the command line. A nil result means exit with
+// code (help, or a usage error already written to stderr).
+func parsePublishFlags(args []string, gripURL string, stderr io.Writer) (*publishOptions, int) {
 	fs := flag.NewFlagSet("gripd publish", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	if gripURL == "" {
 		gripURL = defaultControlURL
 	}
-	baseURL := fs.String("url", gripURL, "control API base URL (default $GRIP_URL, else "+defaultControlURL+")")
-	id := fs.String("id", "", "item id (a repeat on the channel within 60s is dropped)")
-	prevID := fs.String("prev-id", "", "id of the item this one follows (gripd delivers the channel's items in that order)")
-	noSeq := fs.Bool("no-seq", false, "deliver at once, whatever the prev-id")
-	sender := fs.String("sender", "", "the publish meta \"sender\" (a skip-self filter drops the item for this user)")
-	closeAll := fs.Bool("close", false, "close streams and WebSockets on the channel instead of sending content")
-	hint := fs.Bool("hint", false, "send a hint instead of content: long-polls are re-requested, streams fetch their next link")
-	noEOL := fs.Bool("no-eol", false, "do not add a newline to the HTTP content")
-	key := fs.String("key", "", "sign a bearer token with this key (\"base64:...\" for a binary key)")
-	iss := fs.String("iss", "", "iss claim of the bearer token (with --key)")
-	user := fs.String("user", "", "basic auth credentials, user:password")
+	o := &publishOptions{}
+	fs.StringVar(&o.baseURL, "url", gripURL, "control API base URL (default $GRIP_URL, else "+defaultControlURL+")")
+	fs.StringVar(&o.id, "id", "", "item id (a repeat on the channel within 60s is dropped)")
+	fs.StringVar(&o.prevID, "prev-id", "", "id of the item this one follows (gripd delivers the channel's items in that order)")
+	fs.BoolVar(&o.noSeq, "no-seq", false, "deliver at once, whatever the prev-id")
+	fs.StringVar(&o.sender, "sender", "", "the publish meta \"sender\" (a skip-self filter drops the item for this user)")
+	fs.BoolVar(&o.closeAll, "close", false, "close streams and WebSockets on the channel instead of sending content")
+	fs.BoolVar(&o.hint, "hint", false, "send a hint instead of content: long-polls are re-requested, streams fetch their next link")
+	fs.BoolVar(&o.noEOL, "no-eol", false, "do not add a newline to the HTTP content")
+	fs.StringVar(&o.key, "key", "", "sign a bearer token with this key (\"base64:...\" for a binary key)")
+	fs.StringVar(&o.iss, "iss", "", "iss claim of the bearer token (with --key)")
+	fs.StringVar(&o.user, "user", "", "basic auth credentials, user:password")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: gripd publish [flags] CHANNEL [CONTENT]\n\n"+
 			"Publishes CONTENT (read from stdin when omitted) to CHANNEL, as an\n"+
@@ -61,68 +96,72 @@ func publishCommand(args []string, stdin io.Reader, gripURL string, stdout, stde
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return nil, 0
 		}
-		return 2
+		return nil, 2
 	}
 	if fs.NArg() < 1 || fs.NArg() > 2 {
 		fs.Usage()
-		return 2
+		return nil, 2
 	}
-	if *key != "" && *user != "" {
-		fmt.Fprintln(stderr, "gripd publish: give --key or --user, not both")
-		return 2
+	if msg := o.conflict(); msg != "" {
+		fmt.Fprintln(stderr, "gripd publish: "+msg)
+		return nil, 2
 	}
-	if *iss != "" && *key == "" {
-		fmt.Fprintln(stderr, "gripd publish: --iss needs --key")
-		return 2
-	}
-	if *hint && *closeAll {
-		fmt.Fprintln(stderr, "gripd publish: give --hint or --close, not both")
-		return 2
-	}
+	o.channel = fs.Arg(0)
+	o.text, o.hasText = fs.Arg(1), fs.NArg() == 2
+	return o, 0
+}
 
-	var content []byte
-	if !*closeAll && !*hint {
-		if fs.NArg() == 2 {
-			content = []byte(fs.Arg(1))
-		} else {
-			var err error
-			if content, err = io.ReadAll(stdin); err != nil {
-				fmt.Fprintf(stderr, "gripd publish: reading stdin: %v\n", err)
-				return 1
-			}
-			// `echo hi | gripd publish ch` means "hi", not "hi\n" plus the
-			// newline added below.
-			content = bytes.TrimSuffix(content, []byte("\n"))
-		}
+// conflict names flags given together that do not go together.
+func (o *publishOptions) conflict() string {
+	switch {
+	case o.key != "" && o.user != "":
+		return "give --key or --user, not both"
+	case o.iss != "" && o.key == "":
+		return "--iss needs --key"
+	case o.hint && o.closeAll:
+		return "give --hint or --close, not both"
 	}
+	return ""
+}
 
-	item := publishItem(fs.Arg(0), *id, *prevID, content, *closeAll, !*noEOL)
-	if *hint {
+// content is what to publish: CONTENT, or stdin without its last
+// newline; nothing for --close and --hint.
+func (o *publishOptions) content(stdin io.Reader) ([]byte, error) {
+	switch {
+	case o.closeAll || o.hint:
+		return nil, nil
+	case o.hasText:
+		return []byte(o.text), nil
+	}
+	content, err := io.ReadAll(stdin)
+	// `echo hi | gripd publish ch` means "hi", not "hi\n" plus the
+	// newline publishItem adds.
+	return bytes.TrimSuffix(content, []byte("\n")), err
+}
+
+// item is the item to publish, with the flags' extras.
+func (o *publishOptions) item(content []byte) map[string]any {
+	item := publishItem(o.channel, o.id, o.prevID, content, o.closeAll, !o.noEOL)
+	if o.hint {
 		item["formats"] = map[string]any{
 			"http-response": map[string]any{"action": "hint"},
 			"http-stream":   map[string]any{"action": "hint"},
 		}
 	}
-	if *noSeq {
+	if o.noSeq {
 		item["no-seq"] = true
 	}
-	if *sender != "" {
-		item["meta"] = map[string]string{"sender": *sender}
+	if o.sender != "" {
+		item["meta"] = map[string]string{"sender": o.sender}
 	}
-	body, err := json.Marshal(map[string]any{"items": []any{item}})
-	if err != nil {
-		fmt.Fprintf(stderr, "gripd publish: %v\n", err)
-		return 1
-	}
-	authorization, err := publishAuthorization(*key, *iss, *user)
-	if err != nil {
-		fmt.Fprintf(stderr, "gripd publish: %v\n", err)
-		return 2
-	}
+	return item
+}
 
-	endpoint := strings.TrimRight(*baseURL, "/") + "/publish/"
+// postPublish sends the publish body to endpoint and prints the reply;
+// it returns the exit code.
+func postPublish(endpoint string, body []byte, authorization string, stdout, stderr io.Writer) int {
 	req, err := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		fmt.Fprintf(stderr, "gripd publish: %v\n", err)

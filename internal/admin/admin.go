@@ -1,3 +1,21 @@
+// Package admin is the admin listener's handler: what operators and
+// their tools ask of a gripd instance, apart from clients and the control
+// API, on a private address (loopback by default).
+//
+//	GET /healthz            the process answers
+//	GET /readyz             it should get traffic (not draining, NATS up)
+//	GET /metrics            Prometheus (metrics.go, proxymetrics.go)
+//	GET /channels[/{name}]  who listens where, here or fleet-wide (channels.go)
+//	GET /                   the live status page (statuspage.go), fed by
+//	GET /status/events      one sample a second (statusevents.go, statusfeed.go)
+//	GET /debug/pprof/...    Go's profiler
+//
+// It only reads state the rest of gripd keeps (Parts): the hub's counts,
+// the control API's, the NATS broker's, and the proxy's through
+// ProxyMetrics, the proxy.Observer it gives the proxy. Nothing here is on
+// the delivery path. The daemon (internal/daemon) opens the listener and
+// serves a Handler on it; tests serve one with httptest and need no
+// daemon.
 package admin
 
 import (
@@ -42,7 +60,7 @@ type NATS interface {
 // of gripd keeps.
 type Handler struct {
 	hub      *handoff.Hub
-	nats     NATS        // nil when NATS is not configured
+	nats     NATS // nil when NATS is not configured
 	version  string
 	draining atomic.Bool // set by Drain when shutdown begins
 	status   *statusFeed // the status page's sampler; stopped by Close

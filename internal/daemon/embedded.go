@@ -13,8 +13,9 @@ import (
 
 // startEmbeddedNATS starts the NATS server of an instance that embeds one
 // and returns it with the URL clients connect to. With jetStream (for
-// history) it keeps its streams in storeDir.
-func startEmbeddedNATS(cfg config.EmbeddedNATS, jetStream bool, storeDir string) (*server.Server, string, error) {
+// history) it keeps its streams in storeDir. run starts the server's
+// start-up goroutine (the daemon's group).
+func startEmbeddedNATS(cfg config.EmbeddedNATS, jetStream bool, storeDir string, run func(func() error)) (*server.Server, string, error) {
 	host, portStr, err := net.SplitHostPort(string(cfg.Listen))
 	if err != nil {
 		return nil, "", fmt.Errorf("embedded NATS listen %q: %w", cfg.Listen, err)
@@ -51,7 +52,7 @@ func startEmbeddedNATS(cfg config.EmbeddedNATS, jetStream bool, storeDir string)
 	if err != nil {
 		return nil, "", fmt.Errorf("embedded NATS: %w", err)
 	}
-	go s.Start()
+	run(func() error { s.Start(); return nil })
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
 		return nil, "", fmt.Errorf("embedded NATS on %s not ready after 10 s", cfg.Listen)

@@ -63,7 +63,7 @@ func (d *Daemon) startEmbedded(cfg *config.Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ns, url, err := startEmbeddedNATS(emb, cfg.History.Enabled, storeDir)
+	ns, url, err := startEmbeddedNATS(emb, cfg.History.Enabled, storeDir, d.goroutines.Go)
 	if err != nil {
 		cleanup()
 		return "", err
