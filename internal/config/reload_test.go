@@ -1,8 +1,11 @@
 package config
 
 import (
+	"os"
 	"reflect"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,4 +80,51 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// docs/operations.md's reload table says which keys change live and which
+// need a restart; it must agree with classify. A key is covered by its
+// own row entry or by its section's ("nats" covers nats.url).
+func TestOperationsDocReloadTable(t *testing.T) {
+	data, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `routes`.*$").FindString(string(data))
+	cells := strings.Split(row, "|")
+	if len(cells) < 3 {
+		t.Fatalf("docs/operations.md has no reload table row starting with `routes`")
+	}
+	name := regexp.MustCompile("`([a-z_.]+)`")
+	listed := func(cell string) map[string]bool {
+		keys := map[string]bool{}
+		for _, m := range name.FindAllStringSubmatch(cell, -1) {
+			keys[m[1]] = true
+		}
+		return keys
+	}
+	liveCol, restartCol := listed(cells[1]), listed(cells[2])
+	covered := func(col map[string]bool, key string) bool {
+		for k := key; ; {
+			if col[k] {
+				return true
+			}
+			i := strings.LastIndex(k, ".")
+			if i < 0 {
+				return false
+			}
+			k = k[:i]
+		}
+	}
+	cfg := Default()
+	walkKeys(reflect.ValueOf(cfg).Elem(), reflect.ValueOf(cfg).Elem(), "", func(key string, _, _ reflect.Value) {
+		s, _ := classify(key)
+		want, other, class := liveCol, restartCol, "changes live"
+		if s.restart {
+			want, other, class = restartCol, liveCol, "needs a restart"
+		}
+		if !covered(want, key) || covered(other, key) {
+			t.Errorf("docs/operations.md's reload table: %s belongs in the %q column only", key, class)
+		}
+	})
 }

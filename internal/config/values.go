@@ -61,22 +61,20 @@ func (s *Size) set(text string) error {
 	return nil
 }
 
-// sizeUnits are the units a Size may carry, longest suffixes first so
-// that "KiB" is not read as "B".
-var sizeUnits = [...]struct {
-	suffix string
-	factor int64
-}{
-	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30},
-	{"kb", 1000}, {"mb", 1000 * 1000}, {"gb", 1000 * 1000 * 1000},
-	{"b", 1},
-}
-
 // parseSize reads a byte count (see Size).
 func parseSize(text string) (int64, error) {
+	// Longest suffixes first, so that "KiB" is not read as "B".
+	units := [...]struct {
+		suffix string
+		factor int64
+	}{
+		{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30},
+		{"kb", 1000}, {"mb", 1000 * 1000}, {"gb", 1000 * 1000 * 1000},
+		{"b", 1},
+	}
 	number, factor := strings.TrimSpace(text), int64(1)
 	lower := strings.ToLower(number)
-	for _, unit := range sizeUnits {
+	for _, unit := range units {
 		if strings.HasSuffix(lower, unit.suffix) {
 			number, factor = strings.TrimSpace(number[:len(number)-len(unit.suffix)]), unit.factor
 			break

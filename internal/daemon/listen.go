@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -56,9 +55,10 @@ func (d *Daemon) Start() error {
 	return nil
 }
 
-// newServer is the http.Server of the control API and the admin listener.
+// newServer is the http.Server of the control API and the admin listener,
+// with the client listener's default header and idle timeouts.
 func newServer(h http.Handler, errLog *stdlog.Logger) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: errLog}
+	return &http.Server{Handler: h, ReadHeaderTimeout: proxy.DefaultReadHeaderTimeout, IdleTimeout: proxy.DefaultIdleTimeout, ErrorLog: errLog}
 }
 
 // serve serves ln with srv until srv is shut down; any other end is an
