@@ -40,7 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, "gripd", version())
 			return 0
 		case "publish":
-			return runPublish(args[1:], stdout, stderr)
+			return publishCommand(args[1:], os.Stdin, os.Getenv("GRIP_URL"), stdout, stderr)
 		}
 	}
 	cl, code := parseCommandLine(args, stderr)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -27,15 +26,11 @@ const defaultControlURL = "http://" + config.DefaultControlListen
 // It is only used for one request, so it is short.
 const publishTokenLifetime = 10 * time.Minute
 
-// runPublish is `gripd publish`, gripd's pushpin-publish: it publishes one
-// item to CHANNEL through the control API, filling all three formats so
-// every kind of subscriber gets it. It returns the exit code.
-func runPublish(args []string, stdout, stderr io.Writer) int {
-	return publishCommand(args, os.Stdin, os.Getenv("GRIP_URL"), stdout, stderr)
-}
-
-// publishCommand is runPublish with its inputs passed in, so tests need
-// neither a real stdin nor the environment.
+// publishCommand is `gripd publish`, gripd's pushpin-publish: it
+// publishes one item to CHANNEL through the control API, filling all
+// three formats so every kind of subscriber gets it. stdin and gripURL
+// ($GRIP_URL) are passed in, so tests need neither. It returns the exit
+// code.
 func publishCommand(args []string, stdin io.Reader, gripURL string, stdout, stderr io.Writer) int {
 	o, code := parsePublishFlags(args, gripURL, stderr)
 	if o == nil {
@@ -137,26 +132,8 @@ func (o *publishOptions) content(stdin io.Reader) ([]byte, error) {
 	}
 	content, err := io.ReadAll(stdin)
 	// `echo hi | gripd publish ch` means "hi", not "hi\n" plus the
-	// newline publishItem adds.
+	// newline item adds.
 	return bytes.TrimSuffix(content, []byte("\n")), err
-}
-
-// item is the item to publish, with the flags' extras.
-func (o *publishOptions) item(content []byte) map[string]any {
-	item := publishItem(o.channel, o.id, o.prevID, content, o.closeAll, !o.noEOL)
-	if o.hint {
-		item["formats"] = map[string]any{
-			"http-response": map[string]any{"action": "hint"},
-			"http-stream":   map[string]any{"action": "hint"},
-		}
-	}
-	if o.noSeq {
-		item["no-seq"] = true
-	}
-	if o.sender != "" {
-		item["meta"] = map[string]string{"sender": o.sender}
-	}
-	return item
 }
 
 // postPublish sends the publish body to endpoint and prints the reply;
@@ -191,28 +168,40 @@ func postPublish(endpoint string, body []byte, authorization string, stdout, std
 	return 0
 }
 
-// publishItem builds the item as pushpin-publish does: the same content as
-// an http-response body, http-stream content and a ws-message, with a
-// newline added to the two HTTP ones when eol is set (a WebSocket message
-// is already framed). closeAll asks streams and WebSockets to close instead.
-// Content that is not UTF-8 goes base64-encoded in the -bin fields, since a
-// JSON string cannot carry it.
-func publishItem(channel, id, prevID string, content []byte, closeAll, eol bool) map[string]any {
-	item := map[string]any{"channel": channel}
-	if id != "" {
-		item["id"] = id
-	}
-	if prevID != "" {
-		item["prev-id"] = prevID
-	}
-	if closeAll {
-		item["formats"] = map[string]any{
-			"http-stream": map[string]any{"action": "close"},
-			"ws-message":  map[string]any{"action": "close"},
+// item builds the item as pushpin-publish does: the same content as an
+// http-response body, http-stream content and a ws-message, with a
+// newline added to the two HTTP ones unless --no-eol (a WebSocket message
+// is already framed). --close asks streams and WebSockets to close, --hint
+// long-polls and streams to recover, instead. Content that is not UTF-8
+// goes base64-encoded in the -bin fields, since a JSON string cannot
+// carry it.
+func (o *publishOptions) item(content []byte) map[string]any {
+	item := map[string]any{"channel": o.channel}
+	for key, v := range map[string]string{"id": o.id, "prev-id": o.prevID} {
+		if v != "" {
+			item[key] = v
 		}
-		return item
 	}
+	if o.noSeq {
+		item["no-seq"] = true
+	}
+	if o.sender != "" {
+		item["meta"] = map[string]string{"sender": o.sender}
+	}
+	action := func(a string) map[string]any { return map[string]any{"action": a} }
+	switch {
+	case o.closeAll:
+		item["formats"] = map[string]any{"http-stream": action("close"), "ws-message": action("close")}
+	case o.hint:
+		item["formats"] = map[string]any{"http-response": action("hint"), "http-stream": action("hint")}
+	default:
+		item["formats"] = contentFormats(content, !o.noEOL)
+	}
+	return item
+}
 
+// contentFormats are the three formats carrying content.
+func contentFormats(content []byte, eol bool) map[string]any {
 	httpContent := content
 	if eol {
 		httpContent = append(bytes.Clone(content), '\n')
@@ -224,12 +213,11 @@ func publishItem(channel, id, prevID string, content []byte, closeAll, eol bool)
 		}
 		return map[string]any{name + "-bin": base64.StdEncoding.EncodeToString(b)}
 	}
-	item["formats"] = map[string]any{
+	return map[string]any{
 		"http-response": field("body", httpContent),
 		"http-stream":   field("content", httpContent),
 		"ws-message":    field("content", content),
 	}
-	return item
 }
 
 // publishAuthorization returns the Authorization header value for --key
