@@ -159,26 +159,37 @@ type Reload struct {
 
 // Limits is the limits: section. The first four are the client
 // listener's and need a restart; the others are checked per request and
-// apply live.
+// apply live (package proxy documents each in full: proxy.Limits,
+// proxy.ListenerLimits).
 type Limits struct {
-	// MaxClientConns is the most client connections open at once. Default
-	// 0: proxy.DefaultMaxConns, lowered to half the open-file limit when
-	// that is smaller (see ClientMaxConns).
+	// MaxClientConns is the most client connections open at once, held
+	// streams and WebSockets counted until they close; one more is
+	// answered 503 with Retry-After: 5. Default 0: proxy.DefaultMaxConns
+	// (50,000), lowered to half the open-file limit when that is smaller
+	// (see ClientMaxConns).
 	MaxClientConns int `yaml:"max_client_conns" min:"1"`
-	// MaxHeaderBytes caps the request line and headers.
+	// MaxHeaderBytes caps the request line and headers; larger: 431.
+	// Default proxy.DefaultMaxHeaderBytes (64 KiB).
 	MaxHeaderBytes Size `yaml:"max_header_bytes" min:"1024" max:"67108864"`
-	// ReadHeaderTimeout is how long a client may take to send its headers.
+	// ReadHeaderTimeout is how long a client may take to send its request
+	// headers. Default proxy.DefaultReadHeaderTimeout (10s).
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
-	// IdleTimeout is how long a keep-alive connection may wait.
+	// IdleTimeout is how long a keep-alive connection may wait for its
+	// next request. Default proxy.DefaultIdleTimeout (120s).
 	IdleTimeout Duration `yaml:"idle_timeout"`
-	// MaxRequestBody is the largest request body passed to a backend.
+	// MaxRequestBody is the largest request body passed to a backend;
+	// larger: 413. Default proxy.DefaultMaxRequestBody (10 MiB).
 	MaxRequestBody Size `yaml:"max_request_body"`
 	// MaxInstructBody is the most gripd reads of a backend body to act on
-	// an instruction.
+	// an instruction; larger: 502. Default proxy.DefaultMaxInstructBody
+	// (100,000 bytes, Pushpin's).
 	MaxInstructBody Size `yaml:"max_instruct_body"`
-	// MaxChannels is the most channels per hold or WebSocket.
+	// MaxChannels is the most channels per hold or WebSocket. Default
+	// proxy.DefaultMaxChannels (100).
 	MaxChannels int `yaml:"max_channels" min:"1"`
-	// MaxWSMessage is the largest message a WebSocket client may send.
+	// MaxWSMessage is the largest message a WebSocket client may send;
+	// larger closes it with 1009. Default proxy.DefaultMaxWSMessage
+	// (1,000,000 bytes, Pushpin's).
 	MaxWSMessage Size `yaml:"max_ws_message"`
 }
 
