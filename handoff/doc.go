@@ -12,7 +12,9 @@
 // its own prev-id chain and filters as it takes items (take.go), telling
 // its owner when it fell out of step and must be recovered.
 //
-// A connection that resumes is replayed what it missed from the fleet's
-// history before its live items, which then skip what the replay covered
-// (history.go).
+// History (history.go) is the fleet's record of what was published on
+// each channel, behind one interface that package publish implements over
+// JetStream: a connection that resumes is replayed what it missed before
+// its live items, which then skip what the replay covered, and one that
+// fell out of step is caught up from it before its backend is asked.
 package handoff

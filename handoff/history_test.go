@@ -3,6 +3,7 @@ package handoff
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -10,7 +11,7 @@ import (
 	"github.com/gripd/gripd/grip"
 )
 
-// memHistory is a Replayable over a slice: items in publish order, each
+// memHistory is a History over a slice: items in publish order, each
 // given the next Seq. pageSize, when set, makes answers shorter than max
 // (as a real history bounds its own work).
 type memHistory struct {
@@ -164,6 +165,93 @@ func TestPlanReplayError(t *testing.T) {
 	_, err := PlanReplay(context.Background(), &memHistory{err: boom}, map[string]string{"a": "1"}, 10)
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), `channel "a"`) {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// chained is an item of channel with an id and a prev-id.
+func chained(channel, id, prev string) grip.Item {
+	it := idItem(channel, id)
+	it.PrevID = prev
+	return it
+}
+
+// A connection that fell behind gets what it missed on each channel,
+// through its chains and filters, or is left to its backend when
+// history cannot answer for every channel.
+func TestCatchUp(t *testing.T) {
+	mine := chained("a", "2", "1")
+	mine.Meta = map[string]string{"sender": "me"}
+	h := &memHistory{}
+	h.add(chained("a", "1", ""), chained("b", "1", ""), mine, chained("b", "2", "1"),
+		chained("a", "3", "2"), chained("b", "2x", "9")) // b's last item does not follow on
+	tests := []struct {
+		name     string
+		chans    []grip.Channel
+		pageSize int
+		limit    int
+		stopAt   int // deliver returns false at this item, counting from 1
+		caught   bool
+		sent     string
+		lastIDs  map[string]string
+	}{
+		{"all after the prev-id", []grip.Channel{{Name: "a", PrevID: "1"}}, 0, 100, 0,
+			true, "a2,a3", map[string]string{"a": "3"}},
+		{"paged by the history", []grip.Channel{{Name: "a", PrevID: "1"}}, 1, 100, 0,
+			true, "a2,a3", map[string]string{"a": "3"}},
+		{"until deliver has enough", []grip.Channel{{Name: "a", PrevID: "1"}}, 0, 100, 1,
+			true, "a2", map[string]string{"a": "2"}},
+		{"in step", []grip.Channel{{Name: "a", PrevID: "3"}}, 0, 100, 0,
+			true, "", map[string]string{"a": "3"}},
+		{"a filter", []grip.Channel{{Name: "a", PrevID: "1", Filters: []string{"skip-self"}}}, 0, 100, 0,
+			true, "a3", map[string]string{"a": "3"}},
+		{"an id not in history", []grip.Channel{{Name: "a", PrevID: "0"}}, 0, 100, 0,
+			false, "", map[string]string{"a": "0"}},
+		{"a channel without history", []grip.Channel{{Name: "z", PrevID: "1"}}, 0, 100, 0,
+			false, "", map[string]string{"z": "1"}},
+		{"more than the limit", []grip.Channel{{Name: "a", PrevID: "1"}}, 1, 1, 0,
+			false, "", map[string]string{"a": "1"}},
+		{"one channel of two cannot tell", []grip.Channel{{Name: "a", PrevID: "1"}, {Name: "z", PrevID: "1"}}, 0, 100, 0,
+			false, "", map[string]string{"a": "1", "z": "1"}},
+		{"history does not follow on", []grip.Channel{{Name: "b", PrevID: "1"}}, 0, 100, 0,
+			false, "b2", map[string]string{"b": "2"}},
+		{"no prev-id", []grip.Channel{{Name: "a"}}, 0, 100, 0,
+			false, "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h.pageSize = tt.pageSize
+			hub := NewHub(Config{})
+			defer hub.Close()
+			sub := holdOn(hub, KindStream, true, map[string]string{"user": "me"}, tt.chans...)
+			defer hub.Unsubscribe(sub)
+			var sent []string
+			caught, err := sub.CatchUp(context.Background(), h, tt.limit, func(it *grip.Item, content []byte) bool {
+				sent = append(sent, string(content))
+				return len(sent) != tt.stopAt
+			})
+			if err != nil || caught != tt.caught {
+				t.Fatalf("caught %v err %v, want %v", caught, err, tt.caught)
+			}
+			if got := strings.Join(sent, ","); got != tt.sent {
+				t.Errorf("sent %q, want %q", got, tt.sent)
+			}
+			if got := sub.LastIDs(); !maps.Equal(got, tt.lastIDs) {
+				t.Errorf("last ids %v, want %v", got, tt.lastIDs)
+			}
+		})
+	}
+}
+
+func TestCatchUpError(t *testing.T) {
+	hub := NewHub(Config{})
+	defer hub.Close()
+	sub := holdOn(hub, KindStream, true, nil, grip.Channel{Name: "a", PrevID: "1"})
+	defer hub.Unsubscribe(sub)
+	boom := errors.New("boom")
+	caught, err := sub.CatchUp(context.Background(), &memHistory{err: boom}, 10, func(*grip.Item, []byte) bool { return true })
+	var he *HistoryError
+	if caught || !errors.As(err, &he) || he.Channel != "a" || he.Err != boom {
+		t.Fatalf("caught %v err %#v", caught, err)
 	}
 }
 

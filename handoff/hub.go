@@ -59,6 +59,9 @@ type Hub struct {
 	// its last (see OnChannelChange).
 	onChannel atomic.Pointer[func(channel string)]
 
+	// writers write to parked streams (writers.go).
+	writers streamWriters
+
 	seqCfg   SequenceConfig
 	seqStats struct{ duplicates, waited, timedOut, overflow atomic.Int64 }
 	// now is the clock of sequencing (tests replace it).
@@ -97,6 +100,7 @@ func NewHub(cfg Config) *Hub {
 	}
 	h := &Hub{seed: maphash.MakeSeed(), all: map[*Subscriber]struct{}{},
 		seqCfg: cfg.Sequencing.withDefaults(), now: time.Now}
+	h.writers.init()
 	h.queueSize.Store(int64(cfg.QueueSize))
 	for i := range h.shards {
 		h.shards[i].channels = map[string]map[*Subscriber]struct{}{}
@@ -272,6 +276,9 @@ func (h *Hub) Deliver(items []grip.Item) {
 // its formats. The caller holds sh.mu, so every subscriber of a channel
 // gets its items in the same order.
 func (h *Hub) fanout(sh *shard, it *grip.Item) {
+	// Counted here and added once per item: shared counters touched once
+	// per delivery cost more than the delivery's own work.
+	var delivered, dropped [kindCount]int64
 	for s := range sh.channels[it.Channel] {
 		if !s.wants(it) {
 			continue
@@ -279,16 +286,30 @@ func (h *Hub) fanout(sh *shard, it *grip.Item) {
 		// wants is false for an unknown kind, so s.kind indexes safely.
 		select {
 		case s.queue <- it:
-			h.delivered[s.kind].Add(1)
+			delivered[s.kind]++
 			s.wake()
 		default:
-			h.dropped[s.kind].Add(1)
+			dropped[s.kind]++
 			if s.end(ErrSlow) {
 				h.slow.Add(1)
 			}
 		}
 	}
+	for k := range kindCount {
+		if delivered[k] != 0 {
+			h.delivered[k].Add(delivered[k])
+		}
+		if dropped[k] != 0 {
+			h.dropped[k].Add(dropped[k])
+		}
+	}
 }
+
+// DeliveryLag is how long the oldest parked stream with something to
+// write has waited for its writer: how far delivery runs behind what was
+// published. It stays near the time a write to every busy stream takes;
+// growing past that means the instance cannot keep up.
+func (h *Hub) DeliveryLag() time.Duration { return h.writers.lag(time.Now()) }
 
 // countReceived counts an item handed to Deliver once for each format it
 // carries, whether or not anyone here takes it.

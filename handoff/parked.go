@@ -3,9 +3,9 @@ package handoff
 import (
 	"errors"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gripd/gripd/grip"
@@ -14,17 +14,18 @@ import (
 // A parked stream is an HTTP/1.1 stream hold taken off the HTTP server
 // (hijacked) once its headers and initial body are out. While it is idle
 // it costs a connection, a small struct, a timer and one goroutine that
-// notices the client leaving; a writer goroutine exists only while there
-// is something to write. That is what lets one instance hold many more
-// streams than a goroutine-per-hold design in the same memory.
+// notices the client leaving; it is written by the hub's writers
+// (writers.go), which need no goroutine of its own unless its client
+// stops reading. That is what lets one instance hold many more streams
+// than a goroutine-per-hold design in the same memory.
 
 // ParkConfig tunes a parked stream.
 type ParkConfig struct {
 	// KeepAlive, when set, is written whenever the stream has been idle
 	// (or, in interval mode, every) KeepAlive.Timeout. Default none.
 	KeepAlive *grip.KeepAlive
-	// WriteTimeout is how long one write may take before the client is
-	// dropped as stalled. Default 30s.
+	// WriteTimeout is how long a client may keep its socket full (not
+	// reading what was sent) before it is dropped as stalled. Default 30s.
 	WriteTimeout time.Duration
 	// OnEnd, when set, is called once when the stream ends, with how it
 	// ended, the body bytes written after parking, and the error if any.
@@ -32,15 +33,20 @@ type ParkConfig struct {
 }
 
 type parkedStream struct {
-	hub  *Hub
-	sub  *Subscriber
-	conn net.Conn
-	cfg  ParkConfig
+	hub   *Hub
+	sub   *Subscriber
+	conn  net.Conn
+	raw   syscall.RawConn // conn's socket, for writes that never wait; nil if it has none
+	shard *writerShard
+	cfg   ParkConfig
 
-	running atomic.Bool // a writer goroutine is on its way or running
-	ended   atomic.Bool
-	kaDue   atomic.Bool // a keep-alive is due (set by the timer)
-	bytes   atomic.Int64
+	// busy is set while the stream is on its writer's ready list, being
+	// written, or being written by a goroutine of its own (writeBacklog):
+	// whoever set it owns the writing until it clears it.
+	busy  atomic.Bool
+	ended atomic.Bool
+	kaDue atomic.Bool // a keep-alive is due (set by the timer)
+	bytes atomic.Int64
 
 	timerMu sync.Mutex
 	kaTimer *time.Timer
@@ -56,7 +62,12 @@ func (h *Hub) Park(conn net.Conn, sub *Subscriber, cfg ParkConfig) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 30 * time.Second
 	}
-	p := &parkedStream{hub: h, sub: sub, conn: conn, cfg: cfg}
+	p := &parkedStream{hub: h, sub: sub, conn: conn, cfg: cfg, shard: h.writers.assign()}
+	if sc, ok := conn.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			p.raw = raw
+		}
+	}
 	sub.SetNotify(p.wake)
 	if ka := cfg.KeepAlive; ka != nil {
 		p.timerMu.Lock()
@@ -85,38 +96,84 @@ func (p *parkedStream) keepAliveDue() {
 	p.wake()
 }
 
-// wake starts a writer goroutine unless one is already running.
+// wake puts the stream on its writer's ready list unless it is there
+// already or being written.
 func (p *parkedStream) wake() {
-	if !p.ended.Load() && p.running.CompareAndSwap(false, true) {
-		go p.writeLoop()
+	if !p.ended.Load() && p.busy.CompareAndSwap(false, true) {
+		p.shard.push(p)
 	}
 }
 
-// writeLoop writes what is pending, then exits; the re-check after
-// clearing running closes the race with a wake that came meanwhile.
-func (p *parkedStream) writeLoop() {
-	for {
-		if !p.writePending() {
+// pending reports whether the stream has something for a writer.
+func (p *parkedStream) pending() bool {
+	return len(p.sub.queue) > 0 || p.kaDue.Load() || p.sub.Err() != nil
+}
+
+// service is what a writer does with a ready stream: send everything
+// pending in one write that does not wait. What a full socket does not
+// take goes to writeBacklog, which may wait for it.
+func (p *parkedStream) service(sh *writerShard) {
+	w := &sh.wire
+	w.reset()
+	closing, ok := p.collect(w)
+	if !ok {
+		return // ended; busy stays set, so nothing wakes it again
+	}
+	if w.size > 0 {
+		sent, err := sh.send(p.raw)
+		p.bytes.Add(int64(sent))
+		if err != nil {
+			p.end(EndWrite, err)
 			return
 		}
-		p.running.Store(false)
-		if len(p.sub.queue) == 0 && !p.kaDue.Load() && p.sub.Err() == nil {
-			return
-		}
-		if !p.running.CompareAndSwap(false, true) {
+		if sent < w.size {
+			go p.writeBacklog(w.bytes(sent), closing)
 			return
 		}
 	}
+	p.finish(closing)
 }
 
-// writePending writes every queued item (and a due keep-alive) in one
-// vectored write. It reports false once the stream has ended.
-func (p *parkedStream) writePending() bool {
+// writeBacklog writes what the client's full socket did not take, waiting
+// for it up to WriteTimeout, then hands the stream back to its writer.
+func (p *parkedStream) writeBacklog(rest []byte, closing bool) {
+	_ = p.conn.SetWriteDeadline(time.Now().Add(p.cfg.WriteTimeout))
+	n, err := p.conn.Write(rest)
+	p.bytes.Add(int64(n))
+	if err != nil {
+		p.end(EndWrite, err)
+		return
+	}
+	_ = p.conn.SetWriteDeadline(time.Time{})
+	p.finish(closing)
+}
+
+// finish ends a stream whose last chunk was written, or gives it back to
+// the writers, checking for what came while it was being written.
+func (p *parkedStream) finish(closing bool) {
+	if closing {
+		if err := p.sub.Err(); err != nil && !errors.Is(err, ErrSlow) {
+			p.end(EndShutdown, nil)
+		} else {
+			p.end(EndClosed, nil)
+		}
+		return
+	}
+	p.busy.Store(false)
+	if p.pending() {
+		p.wake()
+	}
+}
+
+// collect adds to w the chunks of every queued item and of a due
+// keep-alive. closing says the stream ends after w (a publish closed it,
+// or the hub did, and w ends with the last chunk); ok is false when the
+// stream has ended and nothing is to be written.
+func (p *parkedStream) collect(w *wire) (closing, ok bool) {
 	if p.ended.Load() {
-		return false
+		return false, false
 	}
-	var bufs net.Buffers
-	closing := false
+	wrote := false
 drain:
 	for !closing {
 		select {
@@ -132,7 +189,8 @@ drain:
 				break
 			}
 			if len(content) > 0 {
-				bufs = append(bufs, chunkHeader(len(content)), content, crlf)
+				w.chunk(content)
+				wrote = true
 			}
 		default:
 			break drain
@@ -142,47 +200,27 @@ drain:
 		if err := p.sub.Err(); err != nil {
 			if errors.Is(err, ErrSlow) {
 				p.end(EndSlow, err)
-				return false
+				return false, false
 			}
 			closing = true // hub closed: end the stream cleanly
 		}
 	}
 	ka := p.cfg.KeepAlive
 	kaFired := ka != nil && p.kaDue.Swap(false)
-	wroteContent := len(bufs) > 0
 	// Idle mode: content counts as activity, so no keep-alive beside it.
-	if kaFired && len(ka.Data) > 0 && (ka.Mode == grip.KeepAliveInterval || !wroteContent) {
-		bufs = append(bufs, chunkHeader(len(ka.Data)), ka.Data, crlf)
+	if kaFired && len(ka.Data) > 0 && (ka.Mode == grip.KeepAliveInterval || !wrote) {
+		w.chunk(ka.Data)
 	}
 	if closing {
-		bufs = append(bufs, lastChunk)
-	}
-	if len(bufs) > 0 {
-		var n int64
-		for _, b := range bufs {
-			n += int64(len(b))
-		}
-		_ = p.conn.SetWriteDeadline(time.Now().Add(p.cfg.WriteTimeout))
-		if _, err := bufs.WriteTo(p.conn); err != nil {
-			p.end(EndWrite, err)
-			return false
-		}
-		p.bytes.Add(n)
-	}
-	if closing {
-		if err := p.sub.Err(); err != nil && !errors.Is(err, ErrSlow) {
-			p.end(EndShutdown, nil)
-		} else {
-			p.end(EndClosed, nil)
-		}
-		return false
+		w.add(lastChunk)
+		return true, true
 	}
 	// The idle timer restarts on every send; the interval timer only when
 	// it fired.
-	if kaFired || (ka != nil && ka.Mode == grip.KeepAliveIdle && wroteContent) {
+	if kaFired || (ka != nil && ka.Mode == grip.KeepAliveIdle && wrote) {
 		p.resetKeepAlive()
 	}
-	return true
+	return false, true
 }
 
 func (p *parkedStream) resetKeepAlive() {
@@ -209,14 +247,4 @@ func (p *parkedStream) end(how StreamEnd, err error) {
 	if p.cfg.OnEnd != nil {
 		p.cfg.OnEnd(how, p.bytes.Load(), err)
 	}
-}
-
-var (
-	crlf      = []byte("\r\n")
-	lastChunk = []byte("0\r\n\r\n")
-)
-
-func chunkHeader(n int) []byte {
-	b := strconv.AppendInt(make([]byte, 0, 10), int64(n), 16)
-	return append(b, '\r', '\n')
 }

@@ -278,6 +278,15 @@ func (s *Subscriber) Recovering() <-chan struct{} { return s.recoverC }
 // WebSocket message, as the subscriber's filters left it (for a close, a
 // hint or a refresh it is the format's unfiltered content).
 func (s *Subscriber) Take(it *grip.Item) (Verdict, []byte) {
+	return s.take(it, false)
+}
+
+// take is the one delivery rule of Take and TakeHistory (history.go).
+// An item of a replay (replayed) comes in its channel's order and was
+// never queued: it moves the prev-id chain on whatever its own prev-id
+// says, and neither a replay's marks nor a recovery's stale count apply
+// to it.
+func (s *Subscriber) take(it *grip.Item, replayed bool) (Verdict, []byte) {
 	content, action := s.formatOf(it)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -291,16 +300,16 @@ func (s *Subscriber) Take(it *grip.Item) (Verdict, []byte) {
 		}
 		return Send, content
 	}
-	if rules.coveredByHistory(it) {
+	if !replayed && rules.coveredByHistory(it) {
 		return Skip, nil // replayed from history already (history.go)
 	}
-	stale := rules.stale > 0
+	stale := !replayed && rules.stale > 0
 	if stale {
 		rules.stale--
 	}
 	r := rules.channels[it.Channel]
 	if r != nil && r.hasPrev {
-		if it.PrevID != r.prevID {
+		if !replayed && it.PrevID != r.prevID {
 			if stale {
 				return Skip, nil
 			}
@@ -317,7 +326,9 @@ func (s *Subscriber) Take(it *grip.Item) (Verdict, []byte) {
 		// The first item that follows a chain ends the stale run; one of a
 		// channel without a prev-id follows nothing, and an item kept
 		// across a recovery (DiscardRecovered) may come before stale ones.
-		rules.stale = 0
+		if !replayed {
+			rules.stale = 0
+		}
 	}
 	if r != nil && len(r.filters) > 0 {
 		fc := grip.FilterContext{SubMeta: rules.meta, PubMeta: it.Meta, Channels: s.channels, PrevIDs: rules.prevIDs}

@@ -1,32 +1,12 @@
 package proxy
 
 import (
-	"context"
 	"net/http"
-	"sync"
+	"slices"
 	"testing"
 
 	"github.com/gripd/gripd/grip"
 )
-
-// fakeHistory keeps the items of each channel in order.
-type fakeHistory struct {
-	mu    sync.Mutex
-	items map[string][]grip.Item
-	asked []string // channel/after of every Since
-}
-
-func (h *fakeHistory) Since(_ context.Context, channel, after string) ([]grip.Item, bool, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.asked = append(h.asked, channel+"/"+after)
-	for i, it := range h.items[channel] {
-		if it.ID == after {
-			return h.items[channel][i+1:], true, nil
-		}
-	}
-	return nil, false, nil
-}
 
 func chainOf(channel string, ids ...string) []grip.Item {
 	var out []grip.Item
@@ -44,7 +24,8 @@ func TestLongPollCaughtUpFromHistory(t *testing.T) {
 	rb := newRecordingBackend(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		holdAnswer(w, "h-lp", "1")
 	})
-	hist := &fakeHistory{items: map[string][]grip.Item{"h-lp": chainOf("h-lp", "1", "2", "3")}}
+	hist := &replayHistory{}
+	hist.add(chainOf("h-lp", "1", "2", "3")...)
 	f := newFixture(t, []string{rb.url}, fixtureOpts{history: hist})
 	lastIDIs(t, f, "h-lp", "3")
 	resp := get(t, f.proxy.URL+"/", nil)
@@ -64,14 +45,15 @@ func TestLongPollHistoryCannotTell(t *testing.T) {
 		}
 		w.Write([]byte("from the backend"))
 	})
-	hist := &fakeHistory{items: map[string][]grip.Item{"h-unknown": chainOf("h-unknown", "5", "6")}}
+	hist := &replayHistory{}
+	hist.add(chainOf("h-unknown", "5", "6")...)
 	f := newFixture(t, []string{rb.url}, fixtureOpts{history: hist})
 	lastIDIs(t, f, "h-unknown", "6")
 	if body := readAll(t, get(t, f.proxy.URL+"/", nil)); body != "from the backend" {
 		t.Fatalf("client got %q, want the re-request's answer", body)
 	}
-	if len(hist.asked) != 1 || hist.asked[0] != "h-unknown/old" {
-		t.Fatalf("history asked %v", hist.asked)
+	if asked := hist.askedFor(); !slices.Equal(asked, []string{"h-unknown/old"}) {
+		t.Fatalf("history asked %v", asked)
 	}
 }
 
@@ -79,18 +61,27 @@ func TestStreamCaughtUpFromHistory(t *testing.T) {
 	rb := newRecordingBackend(t, func(n int, w http.ResponseWriter, r *http.Request) {
 		streamAnswer(w, "h-st", "a", "</next>; rel=next", "start\n")
 	})
-	hist := &fakeHistory{items: map[string][]grip.Item{"h-st": chainOf("h-st", "a", "b", "c")}}
+	chain := chainOf("h-st", "a", "b", "c", "d", "e")
+	hist := &replayHistory{}
+	hist.add(chain[0]) // Seq 1
 	f := newFixture(t, []string{rb.url}, fixtureOpts{history: hist})
 	_, lr := openStream(t, f.proxy.URL+"/feed")
 	lr.expect("start")
 	waitSubscribers(t, f.hub, "h-st", 1)
-	// c follows b, which the client missed: history has it.
-	c := chainOf("h-st", "a", "b", "c")[2]
-	f.hub.Deliver([]grip.Item{c})
-	lr.expect("stream b", "stream c")
-	f.hub.Deliver([]grip.Item{streamItemID("h-st", "d", "c", "stream d\n")})
-	lr.expect("stream d")
+	// b follows the client's prev-id: in step (and the resume from
+	// history, which found nothing after a, is over once it is written).
+	f.hub.Deliver([]grip.Item{live(chain[1], 2)})
+	lr.expect("stream b")
+	// d follows c, which the client missed: history has it.
+	hist.add(chain[1:4]...) // Seq 2..4
+	f.hub.Deliver([]grip.Item{live(chain[3], 4)})
+	lr.expect("stream c", "stream d")
+	f.hub.Deliver([]grip.Item{live(chain[4], 5)})
+	lr.expect("stream e")
 	if n := len(rb.requests()); n != 1 {
 		t.Fatalf("backend saw %d requests, want no link fetch", n)
+	}
+	if asked, want := hist.askedFor(), []string{"h-st/a", "h-st/b"}; !slices.Equal(asked, want) {
+		t.Fatalf("history asked %v, want %v (the resume, then the catch-up)", asked, want)
 	}
 }

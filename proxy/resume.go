@@ -4,15 +4,13 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/gripd/gripd/grip"
 	"github.com/gripd/gripd/handoff"
 )
 
-// This file resumes a held connection from history when Config.History
-// can also replay (handoff.Replayable, as JetStream's history can), and
-// its client is behind in a way the hub cannot see:
+// This file resumes a held connection from history (Config.History)
+// when its client is behind in a way the hub cannot see:
 //
 //   - an SSE client that reconnects with Last-Event-ID (the header, or a
 //     lastEventId query parameter) gets the items after that id, then
@@ -30,32 +28,6 @@ import (
 // position is no longer in history (aged out, trimmed, never seen), the
 // backend's recovery takes over: a long-poll is re-requested with
 // Grip-Last, a stream with a next link fetches it.
-
-// Defaults of the history settings in Config.
-const (
-	defaultHistoryLimit   = 1000
-	defaultHistoryTimeout = 5 * time.Second
-)
-
-// replayable is Config.History when it can replay, else nil.
-func (s *Server) replayable() handoff.Replayable {
-	r, _ := s.cfg.History.(handoff.Replayable)
-	return r
-}
-
-func (s *Server) historyLimit() int {
-	if s.cfg.HistoryLimit > 0 {
-		return s.cfg.HistoryLimit
-	}
-	return defaultHistoryLimit
-}
-
-func (s *Server) historyTimeout() time.Duration {
-	if s.cfg.HistoryTimeout > 0 {
-		return s.cfg.HistoryTimeout
-	}
-	return defaultHistoryTimeout
-}
 
 // lastEventID is the SSE Last-Event-ID the client sent: the header, or
 // the lastEventId query parameter, which EventSource polyfills that
@@ -103,7 +75,7 @@ func (s *Server) historyPositions(r *http.Request, inst *grip.Instruction, event
 func (s *Server) planReplay(st *requestState, r *http.Request, positions map[string]string) (handoff.Replay, bool) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.historyTimeout())
 	defer cancel()
-	rp, err := handoff.PlanReplay(ctx, s.replayable(), positions, s.historyLimit())
+	rp, err := handoff.PlanReplay(ctx, s.cfg.History, positions, s.historyLimit())
 	if err != nil {
 		if r.Context().Err() == nil {
 			st.log.Warn().Str("route", st.route.ID).Err(err).Msg("history lookup failed; holding without a replay")
@@ -117,7 +89,7 @@ func (s *Server) planReplay(st *requestState, r *http.Request, positions map[str
 // client missed, from history. It reports false when the stream is over:
 // a replayed item closed it, or the client went away.
 func (s *Server) replayStream(st *requestState, r *http.Request, sub *handoff.Subscriber, sw *streamWriter, inst *grip.Instruction) bool {
-	if s.replayable() == nil || inst.Hold != grip.HoldStream || sub.OutOfStep() {
+	if s.cfg.History == nil || inst.Hold != grip.HoldStream || sub.OutOfStep() {
 		return true // nothing to replay, or history.go's catch-up's to do
 	}
 	positions := s.historyPositions(r, inst, true)
@@ -181,7 +153,7 @@ func (s *Server) streamNeedsRecovery(st *requestState, sub *handoff.Subscriber, 
 // channel's items, means the client may have missed what history no
 // longer has: the long-poll is re-requested with Grip-Last.
 func (s *Server) replayResponse(st *requestState, r *http.Request, sub *handoff.Subscriber, inst *grip.Instruction) bool {
-	if s.replayable() == nil || sub.OutOfStep() {
+	if s.cfg.History == nil || sub.OutOfStep() {
 		return false // nothing to replay, or history.go's catch-up's to do
 	}
 	positions := s.historyPositions(r, inst, false)

@@ -20,15 +20,15 @@ import (
 	"github.com/gripd/gripd/handoff"
 )
 
-// replayHistory is a History that can replay (handoff.Replayable) over a
-// slice, in publish order, each
-// item given the next Seq. When gate is set, lookups wait for it to
+// replayHistory is a handoff.History over a slice, in publish order,
+// each item given the next Seq. When gate is set, lookups wait for it to
 // close: meanwhile the test publishes live items.
 type replayHistory struct {
 	mu      sync.Mutex
 	items   []grip.Item
 	gate    chan struct{}
 	lookups int
+	asked   []string // channel/lastID of every After
 }
 
 func (h *replayHistory) add(items ...grip.Item) {
@@ -60,7 +60,17 @@ func (h *replayHistory) wait(ctx context.Context, channel string) ([]grip.Item, 
 	return out, nil
 }
 
+// askedFor returns the channel/lastID of every After so far.
+func (h *replayHistory) askedFor() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.asked)
+}
+
 func (h *replayHistory) After(ctx context.Context, channel, lastID string, limit int) (handoff.HistoryPage, error) {
+	h.mu.Lock()
+	h.asked = append(h.asked, channel+"/"+lastID)
+	h.mu.Unlock()
 	items, err := h.wait(ctx, channel)
 	if err != nil || len(items) == 0 {
 		return handoff.HistoryPage{Empty: true}, err
@@ -84,12 +94,6 @@ func (h *replayHistory) AfterSeq(ctx context.Context, channel string, seq uint64
 		i = len(items)
 	}
 	return fakePage(items[i:], seq, limit), nil
-}
-
-// Since is the catch-up (History): all the items after the id.
-func (h *replayHistory) Since(ctx context.Context, channel, after string) ([]grip.Item, bool, error) {
-	p, err := h.After(ctx, channel, after, 1<<20)
-	return p.Items, p.Found, err
 }
 
 func fakePage(after []grip.Item, from uint64, limit int) handoff.HistoryPage {
@@ -153,7 +157,7 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-func newHistoryFixture(t *testing.T, backend string, hist History) *historyFixture {
+func newHistoryFixture(t *testing.T, backend string, hist handoff.History) *historyFixture {
 	t.Helper()
 	u, err := url.Parse(backend)
 	if err != nil {

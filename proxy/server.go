@@ -67,13 +67,15 @@ type Config struct {
 	// Pushpin.
 	LinkRetryDelay time.Duration
 	// History, when set, catches up connections that missed items before
-	// their backend is asked (history.go). Default none.
-	History History
-
-	// HistoryLimit caps the items replayed from one channel's history to a
-	// connection that resumes (resume.go). Default 1000.
+	// their backend is asked (history.go), and replays what they missed
+	// to connections that resume (resume.go). Default none.
+	History handoff.History
+	// HistoryLimit caps the items taken from one channel's history for one
+	// connection (a catch-up or a replay): a connection that missed more
+	// is recovered through its backend. Default 1000.
 	HistoryLimit int
-	// HistoryTimeout bounds the history lookups of one resume. Default 5s.
+	// HistoryTimeout bounds the history lookups of one catch-up or resume.
+	// Default 5s.
 	HistoryTimeout time.Duration
 }
 

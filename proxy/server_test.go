@@ -41,7 +41,7 @@ type fixtureOpts struct {
 	log            io.Writer // when set, the server logs here at debug level
 	observer       Observer
 	linkRetryDelay time.Duration
-	history        History
+	history        handoff.History
 }
 
 func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {

@@ -66,7 +66,7 @@ func (t *transports) forBackend(b *Backend) *http.Transport {
 
 // failover is the RoundTripper that tries a route's backends in turn. The
 // outbound request's URL host is chosen per attempt; the request carries
-// its routeState in the context.
+// its requestState in the context (stateKey).
 type failover struct {
 	clients atomic.Pointer[transports]
 	obs     Observer // told about every request, once, after failover

@@ -7,5 +7,6 @@
 //
 // With history on, the NATS broker stores every item in a JetStream
 // stream that republishes it to the instances once stored (jetstream.go),
-// and reads it back for clients that resume (history.go).
+// and reads it back, as a handoff.History, for clients that resume or
+// fell behind (history.go).
 package publish

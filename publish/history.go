@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,8 +14,8 @@ import (
 	"github.com/gripd/gripd/handoff"
 )
 
-// This file reads the history stream back (handoff.Replayable, and the
-// proxy's catch-up, Since) with
+// This file reads the history stream back (handoff.History: After and
+// AfterSeq; handoff pages through them for a replay or a catch-up) with
 // JetStream's direct gets: plain requests any connection can make, one
 // per batch of messages, that leave no consumer behind on the server.
 //
@@ -41,7 +40,7 @@ import (
 //     The cheap start of every lookup, the check of the channel's last
 //     item, needs no slot: a client that missed nothing is never turned
 //     away;
-//   - the caller's timeout (HistoryTimeout, catchUpTimeout) bounds it.
+//   - the caller's deadline (the proxy's HistoryTimeout) bounds it.
 //
 // A window is read in pages until it reaches its upper end, never cut at
 // a count: the stream's limit per channel is whatever the last instance
@@ -54,9 +53,6 @@ const (
 	// firstWindow is the width, in stream positions, of the first window
 	// After searches.
 	firstWindow = 64
-	// catchUpTimeout bounds one Since: a connection that history cannot
-	// catch up in that time recovers through its backend.
-	catchUpTimeout = 5 * time.Second
 	// maxHistoryWalks is how many lookups of one instance may walk a
 	// channel's history at once.
 	maxHistoryWalks = 16
@@ -78,7 +74,7 @@ type directRequest struct {
 	Batch   int    `json:"batch,omitempty"`
 }
 
-var _ handoff.Replayable = (*JetStreamHistory)(nil)
+var _ handoff.History = (*JetStreamHistory)(nil)
 
 // After returns the items published on channel after the item whose id
 // is lastID, oldest first, at most limit.
@@ -200,32 +196,6 @@ func (h *JetStreamHistory) AfterSeq(ctx context.Context, channel string, seq uin
 	p, err := h.page(channel, msgs, seq, limit)
 	p.Found, p.At = false, 0
 	return p, err
-}
-
-// Since is the proxy's catch-up of a connection that missed items
-// (proxy.History): the items published on channel after the one whose id
-// is after, oldest first. ok is false when history does not hold that
-// id, or holds more after it than MaxItemsPerChannel: the connection then
-// recovers through its backend.
-func (h *JetStreamHistory) Since(ctx context.Context, channel, after string) (items []grip.Item, ok bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
-	defer cancel()
-	limit := h.cfg.MaxItemsPerChannel
-	p, err := h.After(ctx, channel, after, limit)
-	if err != nil || !p.Found {
-		return nil, false, err
-	}
-	items = p.Items
-	for p.More && len(items) <= limit {
-		if p, err = h.AfterSeq(ctx, channel, p.Through, limit); err != nil {
-			return nil, false, err
-		}
-		items = append(items, p.Items...)
-	}
-	if len(items) > limit {
-		return nil, false, nil
-	}
-	return items, true, nil
 }
 
 // page turns the stored messages after position from into a page of at

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/handoff"
 )
 
 func idsOf(items []grip.Item) string {
@@ -62,13 +63,13 @@ func TestHistoryAfter(t *testing.T) {
 	if err != nil || idsOf(p.Items) != "4,5" || p.More || p.Found {
 		t.Fatalf("after a position: %q more %v found %v err %v", idsOf(p.Items), p.More, p.Found, err)
 	}
-	// The proxy's catch-up.
-	items, ok, err := h.Since(ctx, channel, "3")
-	if err != nil || !ok || idsOf(items) != "4,5" {
-		t.Fatalf("since 3: %q ok %v err %v", idsOf(items), ok, err)
+	// A replay pages through After and AfterSeq.
+	rp, err := handoff.PlanReplay(ctx, h, map[string]string{channel: "3"}, 1000)
+	if err != nil || idsOf(rp.Items) != "4,5" || len(rp.Missing) != 0 {
+		t.Fatalf("replay after 3: %q missing %v err %v", idsOf(rp.Items), rp.Missing, err)
 	}
-	if _, ok, err := h.Since(ctx, channel, "unknown"); err != nil || ok {
-		t.Fatalf("since an unknown id: ok %v err %v", ok, err)
+	if rp, err := handoff.PlanReplay(ctx, h, map[string]string{channel: "unknown"}, 1000); err != nil || len(rp.Missing) != 1 {
+		t.Fatalf("replay after an unknown id: %+v err %v", rp, err)
 	}
 
 	p, err = h.After(ctx, channel, "unknown", 100)
@@ -172,9 +173,10 @@ func TestHistoryAfterStreamKeepsMoreThanConfig(t *testing.T) {
 	if p, err := h.After(ctx, "a", "1", limit); err != nil || p.Found || len(p.Items) != 0 {
 		t.Fatalf("after 1: %+v %v", p, err)
 	}
-	items2, ok, err := h.Since(ctx, "a", "92")
-	if err != nil || !ok || idsOf(items2) != "93,94,95,96,97,98,99,100" {
-		t.Fatalf("since 92: %q ok %v err %v", idsOf(items2), ok, err)
+	// At most this instance's MaxItemsPerChannel, read in pages.
+	rp, err := handoff.PlanReplay(ctx, h, map[string]string{"a": "92"}, 10)
+	if err != nil || len(rp.Missing) != 0 || idsOf(rp.Items) != "93,94,95,96,97,98,99,100" {
+		t.Fatalf("replay after 92: %q missing %v err %v", idsOf(rp.Items), rp.Missing, err)
 	}
 }
 
@@ -199,8 +201,8 @@ func TestHistoryWalksCapped(t *testing.T) {
 	}
 	short2, cancel2 := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel2()
-	if _, _, err := h.Since(short2, "a", "2"); !errors.Is(err, ErrHistoryBusy) {
-		t.Fatalf("a catch-up beyond the cap: %v", err)
+	if _, err := handoff.PlanReplay(short2, h, map[string]string{"a": "2"}, 100); !errors.Is(err, ErrHistoryBusy) {
+		t.Fatalf("a replay beyond the cap: %v", err)
 	}
 	if p, err := h.After(ctx, "a", "5", 100); err != nil || !p.Found {
 		t.Fatalf("the last item, with the walks busy: %+v %v", p, err)

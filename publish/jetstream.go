@@ -98,8 +98,8 @@ const (
 )
 
 // JetStreamHistory is the fleet's history in a JetStream stream: the
-// NATS broker stores every item it publishes there, and After and Since
-// (history.go) read it back. It implements handoff.History.
+// NATS broker stores every item it publishes there, and After and
+// AfterSeq (history.go) read it back. It is a handoff.History.
 type JetStreamHistory struct {
 	b      *NATSBroker
 	js     jetstream.JetStream

@@ -57,7 +57,7 @@ type NATSBroker struct {
 
 	inbox chan *nats.Msg
 	done  chan struct{}
-	wg    sync.WaitGroup
+	wg    sync.WaitGroup // deliverLoop and the subscribe confirmations (ensureInterest)
 
 	instance   string       // random id in channel count replies (clusterchannels.go)
 	reconnects atomic.Int64 // times the connection to NATS came back
@@ -266,7 +266,12 @@ func (b *NATSBroker) ensureInterest(channel string) <-chan struct{} {
 		b.subs[channel] = sub
 		ready := make(chan struct{})
 		b.ready[channel] = ready
+		// Close waits for it: b.done is open (checked above, under b.mu,
+		// which Close holds to close it), so this Add comes before Close's
+		// Wait.
+		b.wg.Add(1)
 		go func() {
+			defer b.wg.Done()
 			defer close(ready)
 			if !b.nc.IsConnected() {
 				return // restored by the client library when NATS is back
@@ -344,7 +349,8 @@ func (b *NATSBroker) deliverLoop() {
 	}
 }
 
-// Close stops taking items and closes the NATS connection.
+// Close stops taking items, closes the NATS connection and waits for
+// the broker's goroutines to end.
 func (b *NATSBroker) Close() {
 	b.mu.Lock()
 	select {

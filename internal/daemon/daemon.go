@@ -92,7 +92,7 @@ func (d *Daemon) build(cfg *config.Config) error {
 }
 
 // proxyConfig is the proxy's part of cfg.
-func (d *Daemon) proxyConfig(cfg *config.Config, table *proxy.Table, history proxy.History) proxy.Config {
+func (d *Daemon) proxyConfig(cfg *config.Config, table *proxy.Table, history handoff.History) proxy.Config {
 	return proxy.Config{
 		Table:              table,
 		Hub:                d.hub,
@@ -105,6 +105,7 @@ func (d *Daemon) proxyConfig(cfg *config.Config, table *proxy.Table, history pro
 		Log:                d.log,
 		Observer:           d.metrics.Proxy(),
 		History:            history,
+		HistoryLimit:       cfg.History.MaxItemsPerChannel,
 	}
 }
 

@@ -1,9 +1,9 @@
 package daemon
 
 import (
+	"github.com/gripd/gripd/handoff"
 	"github.com/gripd/gripd/internal/admin"
 	"github.com/gripd/gripd/internal/config"
-	"github.com/gripd/gripd/proxy"
 	"github.com/gripd/gripd/publish"
 )
 
@@ -13,7 +13,7 @@ import (
 type fleet struct {
 	broker  publish.Broker
 	nats    admin.NATS
-	history proxy.History
+	history handoff.History
 }
 
 // joinFleet connects the instance to its fleet as cfg says: alone with

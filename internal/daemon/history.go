@@ -9,8 +9,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/gripd/gripd/handoff"
 	"github.com/gripd/gripd/internal/config"
-	"github.com/gripd/gripd/proxy"
 	"github.com/gripd/gripd/publish"
 )
 
@@ -35,7 +35,7 @@ func historyStore(emb config.EmbeddedNATS, h config.History) (dir string, cleanu
 }
 
 // enableHistory turns history on over nb.
-func enableHistory(cfg config.History, nb *publish.NATSBroker, log zerolog.Logger) (proxy.History, error) {
+func enableHistory(cfg config.History, nb *publish.NATSBroker, log zerolog.Logger) (handoff.History, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), historySetupTimeout)
 	defer cancel()
 	h, err := nb.EnableHistory(ctx, cfg.Publish())
