@@ -18,6 +18,11 @@ import (
 // DefaultMaxBodyBytes is Pushpin's limit on a publish body.
 const DefaultMaxBodyBytes = 1_000_000
 
+// DefaultMaxDeliveryLag is the delivery lag past which gripd (its
+// configuration, control.max_delivery_lag) refuses publishes: twice what
+// a fully loaded instance takes to write to 10,000 streams.
+const DefaultMaxDeliveryLag = 2 * time.Second
+
 // ControlConfig configures the HTTP control API.
 type ControlConfig struct {
 	// Auth is the authentication POST /publish/ requires. Default: none,

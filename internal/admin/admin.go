@@ -48,6 +48,7 @@ type Parts struct {
 type NATS interface {
 	Connected() bool
 	Reconnects() int64
+	SlowConsumers() int64
 	ClusterChannels(ctx context.Context, expect int) (publish.ClusterChannels, error)
 	ClusterChannel(ctx context.Context, name string, expect int) (publish.ClusterChannels, error)
 }

@@ -111,7 +111,7 @@ type statsCollector struct {
 
 	held, channels, received, delivered, dropped, slow *prometheus.Desc
 	publishes, natsConnected, natsReconnects           *prometheus.Desc
-	sequencing                                         *prometheus.Desc
+	natsSlowConsumers, sequencing, lag                 *prometheus.Desc
 }
 
 func newStatsCollector(hub *handoff.Hub, api *publish.ControlAPI, nats NATS) *statsCollector {
@@ -130,23 +130,28 @@ func newStatsCollector(hub *handoff.Hub, api *publish.ControlAPI, nats NATS) *st
 		slow: prometheus.NewDesc("gripd_slow_subscribers_disconnected_total",
 			"Held connections dropped because their queue of published items was full.", nil, nil),
 		publishes: prometheus.NewDesc("gripd_publish_requests_total",
-			"Publish requests to the control API, by result: ok, bad_request, unauthorized or failed (broker refused).", []string{"result"}, nil),
+			"Publish requests to the control API, by result: ok, bad_request, unauthorized, failed (broker refused) or behind (refused while delivery ran more than control.max_delivery_lag behind).", []string{"result"}, nil),
 		natsConnected: prometheus.NewDesc("gripd_nats_connected",
 			"1 while the connection to NATS is up, else 0.", nil, nil),
 		natsReconnects: prometheus.NewDesc("gripd_nats_reconnects_total",
 			"Times the connection to NATS was lost and came back.", nil, nil),
+		natsSlowConsumers: prometheus.NewDesc("gripd_nats_slow_consumer_total",
+			"Times NATS dropped messages for this instance because it fell behind (its clients missed those items).", nil, nil),
+		lag: prometheus.NewDesc("gripd_delivery_lag_seconds",
+			"How long the oldest held stream with something to write has waited for its writer: how far delivery runs behind.", nil, nil),
 		sequencing: prometheus.NewDesc("gripd_sequencing_total",
 			"What id/prev-id sequencing did with published items, by event: duplicate (a repeated id, dropped), waited (came before its predecessor), timed_out (of those, sent after the wait without it), overflow (dropped: too many waiting).", []string{"event"}, nil),
 	}
 }
 
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.held, c.channels, c.received, c.delivered, c.dropped, c.slow, c.publishes, c.sequencing} {
+	for _, d := range []*prometheus.Desc{c.held, c.channels, c.received, c.delivered, c.dropped, c.slow, c.publishes, c.sequencing, c.lag} {
 		ch <- d
 	}
 	if c.nats != nil {
 		ch <- c.natsConnected
 		ch <- c.natsReconnects
+		ch <- c.natsSlowConsumers
 	}
 }
 
@@ -182,6 +187,8 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.publishes, ps.BadRequest, "bad_request")
 	counter(c.publishes, ps.Unauthorized, "unauthorized")
 	counter(c.publishes, ps.Failed, "failed")
+	counter(c.publishes, ps.Behind, "behind")
+	ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, c.hub.DeliveryLag().Seconds())
 
 	if c.nats != nil {
 		up := int64(0)
@@ -190,5 +197,6 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(c.natsConnected, up)
 		counter(c.natsReconnects, c.nats.Reconnects())
+		counter(c.natsSlowConsumers, c.nats.SlowConsumers())
 	}
 }

@@ -95,8 +95,11 @@ func TestMetricsFromCounts(t *testing.T) {
 		`gripd_publish_requests_total{result="bad_request"} 0`,
 		`gripd_publish_requests_total{result="unauthorized"} 0`,
 		`gripd_publish_requests_total{result="failed"} 0`,
+		`gripd_publish_requests_total{result="behind"} 0`,
+		`gripd_delivery_lag_seconds 0`,
 		`gripd_nats_connected 1`,
 		`gripd_nats_reconnects_total 0`,
+		`gripd_nats_slow_consumer_total 0`,
 		`gripd_config_reloads_total{result="ok"} 0`,
 		`gripd_config_reloads_total{result="failed"} 0`,
 	} {

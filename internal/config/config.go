@@ -90,6 +90,11 @@ type Control struct {
 	// Auth, when set, makes the control API require a JWT bearer token or
 	// HTTP Basic credentials. Default none (open).
 	Auth ControlAuth `yaml:"auth"`
+	// MaxDeliveryLag is how far delivery to held connections may run
+	// behind before a publish is refused with 503 and Retry-After: 1 (the
+	// publisher retries; what was accepted is not kept waiting longer). 0
+	// turns the push-back off. Default publish.DefaultMaxDeliveryLag (2s).
+	MaxDeliveryLag Duration `yaml:"max_delivery_lag"`
 }
 
 // ControlAuth is control.auth: who may publish.
@@ -281,7 +286,7 @@ func Default() *Config {
 		BackendDialTimeout: Duration(proxy.DefaultDialTimeout),
 		BackendMaxConns:    proxy.DefaultMaxConnsPerBackend,
 		SubscriberQueue:    handoff.DefaultQueueSize,
-		Control:            Control{Listen: DefaultControlListen},
+		Control:            Control{Listen: DefaultControlListen, MaxDeliveryLag: Duration(publish.DefaultMaxDeliveryLag)},
 		Signing:            Signing{Iss: proxy.DefaultSigIss},
 		Admin:              Admin{Listen: DefaultAdminListen},
 		Drain:              Drain{Duration: Duration(DefaultDrainDuration)},

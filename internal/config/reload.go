@@ -32,6 +32,8 @@ type Target interface {
 	SetQueueSize(n int)
 	// SetControlAuth changes who may publish.
 	SetControlAuth(publish.Auth)
+	// SetMaxDeliveryLag changes when publishes are pushed back.
+	SetMaxDeliveryLag(time.Duration)
 }
 
 // A Change is one key whose value differs between two configurations.
@@ -76,6 +78,8 @@ func classify(key string) (s setting, ok bool) {
 		return live("subscriber_queue", applyQueueSize), true
 	case "control.auth.key", "control.auth.iss", "control.auth.username", "control.auth.password":
 		return live("control.auth", applyControlAuth), true
+	case "control.max_delivery_lag":
+		return live("control.max_delivery_lag", applyMaxDeliveryLag), true
 	case "drain.duration":
 		return live("", nil), true // read when the drain starts
 	case "listen", "control.listen", "admin.listen", "backend_dial_timeout", "reload.watch",
@@ -118,6 +122,11 @@ func applyLimits(t Target, c *Config) error {
 
 func applyQueueSize(t Target, c *Config) error {
 	t.SetQueueSize(c.SubscriberQueue)
+	return nil
+}
+
+func applyMaxDeliveryLag(t Target, c *Config) error {
+	t.SetMaxDeliveryLag(c.Control.MaxDeliveryLag.Std())
 	return nil
 }
 

@@ -80,7 +80,8 @@ func (d *Daemon) build(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	d.api = publish.NewControlAPI(publish.ControlConfig{Auth: cfg.Control.Auth.Publish()}, f.broker, d.log)
+	d.api = publish.NewControlAPI(publish.ControlConfig{Auth: cfg.Control.Auth.Publish(),
+		Lag: d.hub.DeliveryLag, MaxLag: cfg.Control.MaxDeliveryLag.Std()}, f.broker, d.log)
 	parts := admin.Parts{Hub: d.hub, API: d.api, NATS: f.nats, Version: d.opts.Version}
 	d.metrics = admin.NewMetrics(parts)
 	if d.px, err = proxy.NewServer(d.proxyConfig(cfg, table, f.history)); err != nil {
@@ -136,6 +137,7 @@ func (t liveTarget) SetSigning(iss string, key []byte) { t.d.px.SetSigning(iss, 
 func (t liveTarget) SetLimits(l proxy.Limits)          { t.d.px.SetLimits(l) }
 func (t liveTarget) SetQueueSize(n int)                { t.d.hub.SetQueueSize(n) }
 func (t liveTarget) SetControlAuth(auth publish.Auth)  { t.d.api.SetAuth(auth) }
+func (t liveTarget) SetMaxDeliveryLag(d time.Duration) { t.d.api.SetMaxLag(d) }
 func (t liveTarget) SetBackendLimits(timeout time.Duration, maxConns int) {
 	t.d.px.SetBackendLimits(timeout, maxConns)
 }
