@@ -59,8 +59,10 @@ type Hub struct {
 	// its last (see OnChannelChange).
 	onChannel atomic.Pointer[func(channel string)]
 
-	// writers write to parked streams (writers.go).
+	// writers write to parked streams (writers.go); watch notices their
+	// clients leaving (watch.go).
 	writers streamWriters
+	watch   clientWatch
 
 	seqCfg   SequenceConfig
 	seqStats struct{ duplicates, waited, timedOut, overflow atomic.Int64 }
