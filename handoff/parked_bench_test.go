@@ -333,11 +333,6 @@ func TestParkedClients(t *testing.T) {
 // whole path (Deliver, the writers, the write) until the clients have read
 // every byte: there must be none, whatever the number of subscribers.
 func TestParkedDeliveryAllocatesNothing(t *testing.T) {
-	// Today every writer that starts from idle allocates: `go sh.run()`
-	// (writers.go, push) heap-allocates the go statement's closure, one per
-	// writer per item here. Starting it through a func value bound once
-	// (as writeFn is) allocates nothing; then this skip goes.
-	t.Skip("push's `go sh.run()` allocates its closure on every writer start")
 	for name, cfg := range map[string]ParkConfig{
 		"plain": {},
 		// The idle timer is reset on every send.
