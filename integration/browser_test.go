@@ -174,7 +174,8 @@ func requirePNG(t *testing.T, path string) {
 
 // Two windows of the demo exchange messages, over each transport in turn;
 // both show both messages, from the right sender and transport; closing
-// them leaves no held connection in gripd.
+// them leaves no held connection in gripd. On a phone (390 px) the page
+// fits the screen, Send on it, and what is sent there arrives.
 func TestBrowserChat(t *testing.T) {
 	requireBrowser(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*browserBudget)
@@ -187,6 +188,10 @@ func TestBrowserChat(t *testing.T) {
 			requirePNG(t, filepath.Join(out, "chat-"+transport+".png"))
 		})
 	}
+	t.Run("phone", func(t *testing.T) {
+		runBrowser(t, ctx, d, out, "phone")
+		requirePNG(t, filepath.Join(out, "chat-phone.png"))
+	})
 }
 
 // The status page counts the demo's windows as they open (by kind) and
