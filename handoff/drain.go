@@ -54,6 +54,37 @@ func (h *Hub) Drain(ctx context.Context, d time.Duration) {
 	}
 }
 
+// WaitIdle returns once no subscription is registered (every owner has
+// called Unsubscribe), or with ctx's error when ctx is done first: how a
+// drain waits for parked streams and WebSockets to say goodbye.
+func (h *Hub) WaitIdle(ctx context.Context) error {
+	h.allMu.Lock()
+	if len(h.all) == 0 {
+		h.allMu.Unlock()
+		return nil
+	}
+	if h.idle == nil {
+		h.idle = make(chan struct{})
+	}
+	idle := h.idle
+	h.allMu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// signalIdle wakes the waiters of WaitIdle when the last subscription has
+// gone. Called with h.allMu held.
+func (h *Hub) signalIdle() {
+	if len(h.all) == 0 && h.idle != nil {
+		close(h.idle)
+		h.idle = nil
+	}
+}
+
 // registered returns every subscriber registered now, in no set order.
 func (h *Hub) registered() []*Subscriber {
 	h.allMu.Lock()

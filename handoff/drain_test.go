@@ -171,3 +171,31 @@ func TestHubDrainKeepsReleasingWaitingItems(t *testing.T) {
 		t.Fatalf("after Close: %d items waiting, timer stopped %v; want none and stopped", n, stopped)
 	}
 }
+
+// TestHubWaitIdle: WaitIdle returns when the last owner unsubscribes, not
+// before, and at once when nothing is registered.
+func TestHubWaitIdle(t *testing.T) {
+	h := NewHub(Config{})
+	defer h.Close()
+	if err := h.WaitIdle(context.Background()); err != nil {
+		t.Fatalf("empty hub: %v", err)
+	}
+	subs := subscribeN(h, 2)
+	done := make(chan error, 1)
+	go func() { done <- h.WaitIdle(context.Background()) }()
+	h.Unsubscribe(subs[0])
+	short, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := h.WaitIdle(short); err == nil {
+		t.Fatal("WaitIdle returned with a subscription still registered")
+	}
+	h.Unsubscribe(subs[1])
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("WaitIdle did not return after the last Unsubscribe")
+	}
+}

@@ -10,6 +10,10 @@ import (
 	"github.com/gripd/gripd/grip"
 )
 
+// DefaultQueueSize is Config.QueueSize when none is given (Pushpin's
+// per-session queue); gripd's subscriber_queue default refers to it.
+const DefaultQueueSize = 100
+
 // Config sets the hub's limits.
 type Config struct {
 	// QueueSize is how many items may wait for one subscriber; one more and
@@ -49,13 +53,16 @@ type Hub struct {
 	// channel too (a WebSocket that has not subscribed yet).
 	allMu sync.Mutex
 	all   map[*Subscriber]struct{}
+	idle  chan struct{} // closed when all empties; see WaitIdle
 
 	// onChannel is told when a channel gains its first subscriber or loses
 	// its last (see OnChannelChange).
 	onChannel atomic.Pointer[func(channel string)]
 
-	// writers write to parked streams (writers.go).
+	// writers write to parked streams (writers.go); watch notices their
+	// clients leaving (watch.go).
 	writers streamWriters
+	watch   clientWatch
 
 	seqCfg   SequenceConfig
 	seqStats struct{ duplicates, waited, timedOut, overflow atomic.Int64 }
@@ -91,7 +98,7 @@ type shard struct {
 // NewHub returns an empty hub.
 func NewHub(cfg Config) *Hub {
 	if cfg.QueueSize <= 0 {
-		cfg.QueueSize = 100
+		cfg.QueueSize = DefaultQueueSize
 	}
 	h := &Hub{seed: maphash.MakeSeed(), all: map[*Subscriber]struct{}{},
 		seqCfg: cfg.Sequencing.withDefaults(), now: time.Now}
@@ -227,6 +234,7 @@ func (h *Hub) Unsubscribe(s *Subscriber) {
 	}
 	h.allMu.Lock()
 	delete(h.all, s)
+	h.signalIdle()
 	h.allMu.Unlock()
 	h.subscribers.Add(-1)
 	h.kindCounter(s.kind).Add(-1)

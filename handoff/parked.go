@@ -13,11 +13,12 @@ import (
 
 // A parked stream is an HTTP/1.1 stream hold taken off the HTTP server
 // (hijacked) once its headers and initial body are out. While it is idle
-// it costs a connection, a small struct, a timer and one goroutine that
-// notices the client leaving; it is written by the hub's writers
-// (writers.go), which need no goroutine of its own unless its client
-// stops reading. That is what lets one instance hold many more streams
-// than a goroutine-per-hold design in the same memory.
+// it costs a connection, a small struct and a keep-alive timer if it has
+// one: the hub's writers (writers.go) write to it and the hub's watch
+// (watch.go) notices its client leaving, neither with a goroutine of its
+// own unless its client stops reading. That is what lets one instance
+// hold many more streams than a goroutine-per-hold design in the same
+// memory.
 
 // ParkConfig tunes a parked stream.
 type ParkConfig struct {
@@ -39,6 +40,11 @@ type parkedStream struct {
 	raw   syscall.RawConn // conn's socket, for writes that never wait; nil if it has none
 	shard *writerShard
 	cfg   ParkConfig
+
+	// watched says the hub's watch (watch.go) notices the client leaving,
+	// on socket watchFd; else a goroutine of the stream's own does.
+	watched bool
+	watchFd int32
 
 	// busy is set while the stream is on its writer's ready list, being
 	// written, or being written by a goroutine of its own (writeBacklog):
@@ -74,7 +80,9 @@ func (h *Hub) Park(conn net.Conn, sub *Subscriber, cfg ParkConfig) {
 		p.kaTimer = time.AfterFunc(ka.Timeout, p.keepAliveDue)
 		p.timerMu.Unlock()
 	}
-	go p.watchClient()
+	if p.raw == nil || !h.watch.add(p) {
+		go p.watchClient()
+	}
 	p.wake() // items queued before parking, or an end that already happened
 }
 
@@ -243,6 +251,7 @@ func (p *parkedStream) end(how StreamEnd, err error) {
 	}
 	p.timerMu.Unlock()
 	p.hub.Unsubscribe(p.sub)
+	p.hub.watch.remove(p)
 	p.conn.Close()
 	if p.cfg.OnEnd != nil {
 		p.cfg.OnEnd(how, p.bytes.Load(), err)

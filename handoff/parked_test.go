@@ -133,3 +133,99 @@ func TestParkedStreamKeepAlive(t *testing.T) {
 		})
 	}
 }
+
+// parkTCP parks the server end of a loopback TCP connection on channel
+// "p", so the stream is written by the hub's writers without waiting and
+// watched by the hub's watch, and returns the client end.
+func parkTCP(t *testing.T, h *Hub, cfg ParkConfig) (*Subscriber, net.Conn, <-chan parkResult) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := h.Subscribe(KindStream, []string{"p"})
+	ended := make(chan parkResult, 1)
+	cfg.OnEnd = func(e StreamEnd, n int64, err error) { ended <- parkResult{e, n, err} }
+	h.Park(server, sub, cfg)
+	return sub, client, ended
+}
+
+func TestParkedTCPStreamWritesAndCloses(t *testing.T) {
+	h := NewHub(Config{})
+	defer h.Close()
+	_, client, ended := parkTCP(t, h, ParkConfig{})
+	h.Deliver(send("p", "hello"))
+	h.Deliver(append(send("p", "world!"), parkCloseItem("p")...))
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "5\r\nhello\r\n6\r\nworld!\r\n0\r\n\r\n"; string(got) != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if r := waitParkEnd(t, ended); r.end != EndClosed || r.bytes != int64(len(got)) {
+		t.Fatalf("ended %v with %d bytes", r.end, r.bytes)
+	}
+}
+
+// The hub's watch notices a client leaving, whether it closes at once or
+// sends something first (which a stream's client has no reason to do).
+func TestParkedTCPStreamClientGone(t *testing.T) {
+	for _, name := range []string{"close", "send then close"} {
+		t.Run(name, func(t *testing.T) {
+			h := NewHub(Config{})
+			defer h.Close()
+			_, client, ended := parkTCP(t, h, ParkConfig{})
+			if name == "send then close" {
+				io.WriteString(client, "GET / HTTP/1.1\r\n\r\n")
+			}
+			client.Close()
+			if r := waitParkEnd(t, ended); r.end != EndClient {
+				t.Fatalf("ended %v", r.end)
+			}
+			if n := h.SubscriberCount("p"); n != 0 {
+				t.Fatalf("%d subscribers left", n)
+			}
+		})
+	}
+}
+
+// A client that stops reading fills its socket; the writer hands the
+// rest to the stream's own goroutine, whose write times out, and a client
+// that reads on meanwhile gets everything.
+func TestParkedTCPStalledClientDoesNotStallOthers(t *testing.T) {
+	h := NewHub(Config{QueueSize: 64})
+	defer h.Close()
+	_, _, stalledEnd := parkTCP(t, h, ParkConfig{WriteTimeout: 300 * time.Millisecond})
+	_, reader, _ := parkTCP(t, h, ParkConfig{WriteTimeout: 300 * time.Millisecond})
+	chunk := strings.Repeat("z", 32<<10)
+	const n = 400 // 12.5 MiB: far more than the stalled client's socket holds
+	want := int64(n * (len(chunk) + len("8000\r\n\r\n")))
+	got := make(chan int64, 1)
+	go func() {
+		reader.SetReadDeadline(time.Now().Add(20 * time.Second))
+		m, _ := io.CopyN(io.Discard, reader, want)
+		got <- m
+	}()
+	for range n {
+		h.Deliver(send("p", chunk))
+		time.Sleep(200 * time.Microsecond) // paces the publisher like a real one; not a synchronisation
+	}
+	if m := <-got; m != want {
+		t.Fatalf("the reading client got %d of %d bytes", m, want)
+	}
+	if r := waitParkEnd(t, stalledEnd); r.end != EndWrite && r.end != EndSlow {
+		t.Fatalf("stalled client ended %v", r.end)
+	}
+}

@@ -11,11 +11,11 @@ import (
 )
 
 // Observer is told what the proxy does, so that metrics can be kept
-// without this package knowing how (cmd/gripd turns the calls into
-// Prometheus series). route is always a route ID, never anything a client
-// chose. The methods are called from request goroutines, many at once
-// and on hot paths: they must be safe for concurrent use and must not
-// block.
+// without this package knowing how (internal/admin's ProxyMetrics turns
+// the calls into Prometheus series). route is always a route ID, never
+// anything a client chose. The methods are called from request
+// goroutines, many at once and on hot paths: they must be safe for
+// concurrent use and must not block.
 type Observer interface {
 	// HoldStarted and HoldEnded bracket every connection the proxy hands to
 	// the hub: a held long-poll (handoff.KindResponse), a held stream

@@ -18,7 +18,21 @@ import (
 	"github.com/gripd/gripd/handoff"
 )
 
-// Config is what a Server needs. Zero durations take their defaults.
+// Defaults of Config. They are the defaults of gripd's configuration too
+// (internal/config refers to them), so each is written here once.
+const (
+	// DefaultSigIss is the Grip-Sig issuer claim when none is set.
+	DefaultSigIss = "gripd"
+	// DefaultBackendTimeout is how long a backend may take to send its
+	// response headers.
+	DefaultBackendTimeout = 30 * time.Second
+	// DefaultDialTimeout is how long a connection to a backend may take.
+	DefaultDialTimeout = 5 * time.Second
+	// DefaultMaxConnsPerBackend caps the connections to one backend.
+	DefaultMaxConnsPerBackend = 4096
+)
+
+// Config is what a Server needs. Zero values take their defaults.
 type Config struct {
 	// Table is the route table. Required.
 	Table *Table
@@ -96,16 +110,16 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, errors.New("proxy: Config needs a Table and a Hub")
 	}
 	if cfg.SigIss == "" {
-		cfg.SigIss = "gripd"
+		cfg.SigIss = DefaultSigIss
 	}
 	if cfg.BackendTimeout <= 0 {
-		cfg.BackendTimeout = 30 * time.Second
+		cfg.BackendTimeout = DefaultBackendTimeout
 	}
 	if cfg.MaxConnsPerBackend <= 0 {
-		cfg.MaxConnsPerBackend = 4096
+		cfg.MaxConnsPerBackend = DefaultMaxConnsPerBackend
 	}
 	if cfg.DialTimeout <= 0 {
-		cfg.DialTimeout = 5 * time.Second
+		cfg.DialTimeout = DefaultDialTimeout
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 30 * time.Second
@@ -146,10 +160,10 @@ func (s *Server) SetTable(t *Table) {
 }
 
 // SetSigning replaces the server-wide Grip-Sig issuer and key (iss ""
-// means "gripd"; no key means no Grip-Sig) for the requests to come.
+// means DefaultSigIss; no key means no Grip-Sig) for the requests to come.
 func (s *Server) SetSigning(iss string, key []byte) {
 	if iss == "" {
-		iss = "gripd"
+		iss = DefaultSigIss
 	}
 	s.signing.Store(&signing{iss: iss, key: key})
 }

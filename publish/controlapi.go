@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gripd/gripd/grip"
@@ -16,6 +17,11 @@ import (
 
 // DefaultMaxBodyBytes is Pushpin's limit on a publish body.
 const DefaultMaxBodyBytes = 1_000_000
+
+// DefaultMaxDeliveryLag is the delivery lag past which gripd (its
+// configuration, control.max_delivery_lag) refuses publishes: twice what
+// a fully loaded instance takes to write to 10,000 streams.
+const DefaultMaxDeliveryLag = 2 * time.Second
 
 // ControlConfig configures the HTTP control API.
 type ControlConfig struct {
@@ -26,6 +32,12 @@ type ControlConfig struct {
 	// answered 400 "Request body too large.". Default (0):
 	// DefaultMaxBodyBytes, 1,000,000, as in Pushpin.
 	MaxBodyBytes int64
+	// Lag, when set, reports how far delivery runs behind (the hub's
+	// DeliveryLag). While it is over MaxLag a publish is refused with 503
+	// and Retry-After, so that an instance offered more than it can write
+	// pushes back on its publishers instead of queueing without bound.
+	Lag    func() time.Duration
+	MaxLag time.Duration
 }
 
 // ControlAPI is Pushpin's HTTP control API: GET / and POST /publish/.
@@ -46,7 +58,9 @@ type ControlAPI struct {
 	log    zerolog.Logger
 	auth   atomic.Pointer[authCheck] // see SetAuth
 
-	ok, badRequest, unauthorized, failed atomic.Int64 // see PublishStats
+	ok, badRequest, unauthorized, failed, behind atomic.Int64 // see PublishStats
+	maxLag                                       atomic.Int64 // see SetMaxLag
+	lastBehindLog                                atomic.Int64 // unix ns of the last "behind" warning
 }
 
 // PublishStats counts the answers POST /publish/ has given, by outcome.
@@ -55,13 +69,14 @@ type PublishStats struct {
 	BadRequest   int64 // 400: an unreadable, oversize or invalid body
 	Unauthorized int64 // 401: missing or wrong credentials
 	Failed       int64 // 503: the broker refused the items
+	Behind       int64 // 503: delivery ran more than MaxLag behind (not counted in Failed)
 }
 
 // PublishStats reports how many publishes ended each way since start.
 // A wrong method (405) is not a publish and is not counted.
 func (c *ControlAPI) PublishStats() PublishStats {
 	return PublishStats{OK: c.ok.Load(), BadRequest: c.badRequest.Load(),
-		Unauthorized: c.unauthorized.Load(), Failed: c.failed.Load()}
+		Unauthorized: c.unauthorized.Load(), Failed: c.failed.Load(), Behind: c.behind.Load()}
 }
 
 // NewControlAPI returns the control API publishing through broker.
@@ -71,7 +86,22 @@ func NewControlAPI(cfg ControlConfig, broker Broker, log zerolog.Logger) *Contro
 	}
 	c := &ControlAPI{cfg: cfg, broker: broker, log: log}
 	c.SetAuth(cfg.Auth)
+	c.SetMaxLag(cfg.MaxLag)
 	return c
+}
+
+// SetMaxLag changes ControlConfig.MaxLag (a reload); 0 or less turns the
+// push-back off.
+func (c *ControlAPI) SetMaxLag(d time.Duration) { c.maxLag.Store(int64(d)) }
+
+// tooFarBehind reports the delivery lag when it is over MaxLag.
+func (c *ControlAPI) tooFarBehind() (time.Duration, bool) {
+	limit := time.Duration(c.maxLag.Load())
+	if limit <= 0 || c.cfg.Lag == nil {
+		return 0, false
+	}
+	lag := c.cfg.Lag()
+	return lag, lag > limit
 }
 
 // SetAuth replaces the credentials publishes need (a reload); requests
@@ -170,6 +200,10 @@ func (c *ControlAPI) servePublish(w http.ResponseWriter, r *http.Request, asJSON
 		c.log.Warn().Strs("formats", ignored).Msg("publish: unknown formats ignored")
 	}
 
+	if lag, behind := c.tooFarBehind(); behind && len(items) > 0 {
+		c.refuseBehind(w, lag)
+		return
+	}
 	if len(items) > 0 {
 		if err := c.broker.Publish(r.Context(), items); err != nil {
 			c.failed.Add(1)
@@ -188,6 +222,21 @@ func (c *ControlAPI) servePublish(w http.ResponseWriter, r *http.Request, asJSON
 		return
 	}
 	writeText(w, http.StatusOK, "Published\n")
+}
+
+// refuseBehind answers 503 with Retry-After to a publish that came while
+// delivery runs too far behind: the publisher retries once this instance
+// has caught up, and no accepted item waits longer than the limit allows.
+// The warning is logged at most once a second.
+func (c *ControlAPI) refuseBehind(w http.ResponseWriter, lag time.Duration) {
+	c.behind.Add(1)
+	now := time.Now().UnixNano()
+	if last := c.lastBehindLog.Load(); now-last > int64(time.Second) && c.lastBehindLog.CompareAndSwap(last, now) {
+		c.log.Warn().Dur("lag", lag).Dur("max_lag", time.Duration(c.maxLag.Load())).Int64("refused_total", c.behind.Load()).
+			Msg("publish refused: delivery is behind; publishers are told to retry")
+	}
+	w.Header().Set("Retry-After", "1")
+	writeText(w, http.StatusServiceUnavailable, fmt.Sprintf("Delivery is %s behind; retry later.\n", lag.Round(time.Millisecond)))
 }
 
 // challenge answers 401. It names the scheme a publisher should use:

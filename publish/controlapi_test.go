@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -368,4 +369,41 @@ func TestControlAPIPublishStats(t *testing.T) {
 	if got := api.PublishStats(); got != want {
 		t.Fatalf("PublishStats() = %+v, want %+v", got, want)
 	}
+}
+
+// While delivery runs further behind than MaxLag, a publish is refused
+// with 503 and Retry-After, nothing reaches the broker, and it is counted;
+// once delivery has caught up, publishes go through again.
+func TestPublishRefusedWhileDeliveryIsBehind(t *testing.T) {
+	var lag atomic.Int64
+	lag.Store(int64(3 * time.Second))
+	broker := &recordingBroker{}
+	api := NewControlAPI(ControlConfig{Lag: func() time.Duration { return time.Duration(lag.Load()) }, MaxLag: 2 * time.Second}, broker, zerolog.Nop())
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+
+	r := send(t, srv, "POST", "/publish/", strings.NewReader(validBody))
+	r.check(t, 503, "Delivery is 3s behind; retry later.\n")
+	if got := r.header.Get("Retry-After"); got != "1" {
+		t.Fatalf("Retry-After %q", got)
+	}
+	if broker.count() != 0 {
+		t.Fatal("a refused publish reached the broker")
+	}
+	// An empty publish has nothing to deliver and is not refused.
+	send(t, srv, "POST", "/publish/", strings.NewReader(`{"items":[]}`)).check(t, 200, "Published\n")
+
+	lag.Store(int64(time.Second))
+	send(t, srv, "POST", "/publish/", strings.NewReader(validBody)).check(t, 200, "Published\n")
+	if broker.count() != 1 {
+		t.Fatalf("%d batches reached the broker", broker.count())
+	}
+	if st := api.PublishStats(); st.Behind != 1 || st.Failed != 0 || st.OK != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+
+	// A reload can turn the limit off.
+	lag.Store(int64(time.Hour))
+	api.SetMaxLag(0)
+	send(t, srv, "POST", "/publish/", strings.NewReader(validBody)).check(t, 200, "Published\n")
 }

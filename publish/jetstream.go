@@ -30,6 +30,13 @@ import (
 // resuming at that moment could miss it. Through RePublish only what was
 // stored goes out, in the stream's order, carrying its place in it.
 
+// Defaults of HistoryConfig; gripd's history: section refers to them.
+const (
+	DefaultHistoryMaxAge             = time.Hour
+	DefaultHistoryMaxItemsPerChannel = 1000
+	DefaultHistoryDuplicateWindow    = 2 * time.Minute
+)
+
 // HistoryConfig shapes the history stream. Zero fields take their
 // defaults.
 type HistoryConfig struct {
@@ -47,13 +54,13 @@ type HistoryConfig struct {
 
 func (c HistoryConfig) withDefaults() HistoryConfig {
 	if c.MaxAge <= 0 {
-		c.MaxAge = time.Hour
+		c.MaxAge = DefaultHistoryMaxAge
 	}
 	if c.MaxItemsPerChannel <= 0 {
-		c.MaxItemsPerChannel = 1000
+		c.MaxItemsPerChannel = DefaultHistoryMaxItemsPerChannel
 	}
 	if c.DuplicateWindow <= 0 {
-		c.DuplicateWindow = 2 * time.Minute
+		c.DuplicateWindow = DefaultHistoryDuplicateWindow
 	}
 	c.DuplicateWindow = min(c.DuplicateWindow, c.MaxAge)
 	return c

@@ -41,9 +41,12 @@ type NATSConfig struct {
 }
 
 // natsInboxSize is the buffer between NATS and the hub for all channel
-// subscriptions of an instance; NATS reports a slow consumer (and drops)
-// only if the hub falls this far behind, which Deliver never blocks on.
-const natsInboxSize = 65536
+// subscriptions of an instance. Deliver only queues (the hub's writers
+// write), so the buffer fills only when the instance cannot even queue
+// what NATS brings; NATS then drops what does not fit and reports a slow
+// consumer, which the broker counts and logs (SlowConsumers), rather than
+// letting items wait here for minutes.
+const natsInboxSize = 8192
 
 // NATSBroker carries published items through NATS, so that every
 // instance of a fleet delivers them to its own clients. An instance
@@ -59,8 +62,9 @@ type NATSBroker struct {
 	done  chan struct{}
 	wg    sync.WaitGroup // deliverLoop and the subscribe confirmations (ensureInterest)
 
-	instance   string       // random id in channel count replies (clusterchannels.go)
-	reconnects atomic.Int64 // times the connection to NATS came back
+	instance      string       // random id in channel count replies (clusterchannels.go)
+	reconnects    atomic.Int64 // times the connection to NATS came back
+	slowConsumers atomic.Int64 // times NATS dropped messages for this instance: it fell behind
 
 	// history, once EnableHistory has run, stores every published item
 	// (jetstream.go).
@@ -117,6 +121,17 @@ func NewNATSBroker(cfg NATSConfig, hub *handoff.Hub, log zerolog.Logger) (*NATSB
 			log.Info().Str("server", nc.ConnectedUrlRedacted()).Msg("NATS reconnected; subscriptions restored")
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrSlowConsumer) {
+				// NATS reports this once until the subscription catches up,
+				// not for every message dropped.
+				b.slowConsumers.Add(1)
+				ev := log.Error().Err(err).Int64("slow_consumer_total", b.slowConsumers.Load())
+				if sub != nil {
+					ev = ev.Str("subject", sub.Subject)
+				}
+				ev.Msg("NATS dropped messages for this instance: it fell behind (items were lost for its clients)")
+				return
+			}
 			ev := log.Error().Err(err)
 			if sub != nil {
 				ev = ev.Str("subject", sub.Subject)
@@ -322,6 +337,10 @@ func (b *NATSBroker) NATSSubscriptions() int {
 	defer b.mu.Unlock()
 	return len(b.subs)
 }
+
+// SlowConsumers reports how many times NATS dropped messages for this
+// instance because it fell behind.
+func (b *NATSBroker) SlowConsumers() int64 { return b.slowConsumers.Load() }
 
 // deliverLoop hands what NATS brings to the hub, one message at a time,
 // in the order NATS delivered them.

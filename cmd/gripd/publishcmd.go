@@ -9,48 +9,80 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gripd/gripd/internal/config"
 )
 
 // defaultControlURL is where `gripd publish` posts when neither --url nor
 // $GRIP_URL says otherwise: the control API's default listener.
-const defaultControlURL = "http://127.0.0.1:5561"
+const defaultControlURL = "http://" + config.DefaultControlListen
 
 // publishTokenLifetime is how long the bearer token of --key stays valid.
 // It is only used for one request, so it is short.
 const publishTokenLifetime = 10 * time.Minute
 
-// runPublish is `gripd publish`, gripd's pushpin-publish: it publishes one
-// item to CHANNEL through the control API, filling all three formats so
-// every kind of subscriber gets it. It returns the exit code.
-func runPublish(args []string, stdout, stderr io.Writer) int {
-	return publishCommand(args, os.Stdin, os.Getenv("GRIP_URL"), stdout, stderr)
+// publishCommand is `gripd publish`, gripd's pushpin-publish: it
+// publishes one item to CHANNEL through the control API, filling all
+// three formats so every kind of subscriber gets it. stdin and gripURL
+// ($GRIP_URL) are passed in, so tests need neither. It returns the exit
+// code.
+func publishCommand(args []string, stdin io.Reader, gripURL string, stdout, stderr io.Writer) int {
+	o, code := parsePublishFlags(args, gripURL, stderr)
+	if o == nil {
+		return code
+	}
+	content, err := o.content(stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "gripd publish: reading stdin: %v\n", err)
+		return 1
+	}
+	body, err := json.Marshal(map[string]any{"items": []any{o.item(content)}})
+	if err != nil {
+		fmt.Fprintf(stderr, "gripd publish: %v\n", err)
+		return 1
+	}
+	authorization, err := publishAuthorization(o.key, o.iss, o.user)
+	if err != nil {
+		fmt.Fprintf(stderr, "gripd publish: %v\n", err)
+		return 2
+	}
+	return postPublish(strings.TrimRight(o.baseURL, "/")+"/publish/", body, authorization, stdout, stderr)
 }
 
-// publishCommand is runPublish with its inputs passed in, so tests need
-// neither a real stdin nor the environment.
-func publishCommand(args []string, stdin io.Reader, gripURL string, stdout, stderr io.Writer) int {
+// publishOptions are the flags and arguments of `gripd publish`.
+type publishOptions struct {
+	baseURL, id, prevID, sender  string
+	key, iss, user               string
+	noSeq, closeAll, hint, noEOL bool
+	channel, text                string
+	hasText                      bool // CONTENT was given (else stdin)
+}
+
+// parsePublishFlags reads the command line. A nil result means exit with
+// code (help, or a usage error already written to stderr).
+func parsePublishFlags(args []string, gripURL string, stderr io.Writer) (*publishOptions, int) {
 	fs := flag.NewFlagSet("gripd publish", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	if gripURL == "" {
 		gripURL = defaultControlURL
 	}
-	baseURL := fs.String("url", gripURL, "control API base URL (default $GRIP_URL, else "+defaultControlURL+")")
-	id := fs.String("id", "", "item id (a repeat on the channel within 60s is dropped)")
-	prevID := fs.String("prev-id", "", "id of the item this one follows (gripd delivers the channel's items in that order)")
-	noSeq := fs.Bool("no-seq", false, "deliver at once, whatever the prev-id")
-	sender := fs.String("sender", "", "the publish meta \"sender\" (a skip-self filter drops the item for this user)")
-	closeAll := fs.Bool("close", false, "close streams and WebSockets on the channel instead of sending content")
-	hint := fs.Bool("hint", false, "send a hint instead of content: long-polls are re-requested, streams fetch their next link")
-	noEOL := fs.Bool("no-eol", false, "do not add a newline to the HTTP content")
-	key := fs.String("key", "", "sign a bearer token with this key (\"base64:...\" for a binary key)")
-	iss := fs.String("iss", "", "iss claim of the bearer token (with --key)")
-	user := fs.String("user", "", "basic auth credentials, user:password")
+	o := &publishOptions{}
+	fs.StringVar(&o.baseURL, "url", gripURL, "control API base URL (default $GRIP_URL, else "+defaultControlURL+")")
+	fs.StringVar(&o.id, "id", "", "item id (a repeat on the channel within 60s is dropped)")
+	fs.StringVar(&o.prevID, "prev-id", "", "id of the item this one follows (gripd delivers the channel's items in that order)")
+	fs.BoolVar(&o.noSeq, "no-seq", false, "deliver at once, whatever the prev-id")
+	fs.StringVar(&o.sender, "sender", "", "the publish meta \"sender\" (a skip-self filter drops the item for this user)")
+	fs.BoolVar(&o.closeAll, "close", false, "close streams and WebSockets on the channel instead of sending content")
+	fs.BoolVar(&o.hint, "hint", false, "send a hint instead of content: long-polls are re-requested, streams fetch their next link")
+	fs.BoolVar(&o.noEOL, "no-eol", false, "do not add a newline to the HTTP content")
+	fs.StringVar(&o.key, "key", "", "sign a bearer token with this key (\"base64:...\" for a binary key)")
+	fs.StringVar(&o.iss, "iss", "", "iss claim of the bearer token (with --key)")
+	fs.StringVar(&o.user, "user", "", "basic auth credentials, user:password")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: gripd publish [flags] CHANNEL [CONTENT]\n\n"+
 			"Publishes CONTENT (read from stdin when omitted) to CHANNEL, as an\n"+
@@ -59,68 +91,54 @@ func publishCommand(args []string, stdin io.Reader, gripURL string, stdout, stde
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return 0
+			return nil, 0
 		}
-		return 2
+		return nil, 2
 	}
 	if fs.NArg() < 1 || fs.NArg() > 2 {
 		fs.Usage()
-		return 2
+		return nil, 2
 	}
-	if *key != "" && *user != "" {
-		fmt.Fprintln(stderr, "gripd publish: give --key or --user, not both")
-		return 2
+	if msg := o.conflict(); msg != "" {
+		fmt.Fprintln(stderr, "gripd publish: "+msg)
+		return nil, 2
 	}
-	if *iss != "" && *key == "" {
-		fmt.Fprintln(stderr, "gripd publish: --iss needs --key")
-		return 2
-	}
-	if *hint && *closeAll {
-		fmt.Fprintln(stderr, "gripd publish: give --hint or --close, not both")
-		return 2
-	}
+	o.channel = fs.Arg(0)
+	o.text, o.hasText = fs.Arg(1), fs.NArg() == 2
+	return o, 0
+}
 
-	var content []byte
-	if !*closeAll && !*hint {
-		if fs.NArg() == 2 {
-			content = []byte(fs.Arg(1))
-		} else {
-			var err error
-			if content, err = io.ReadAll(stdin); err != nil {
-				fmt.Fprintf(stderr, "gripd publish: reading stdin: %v\n", err)
-				return 1
-			}
-			// `echo hi | gripd publish ch` means "hi", not "hi\n" plus the
-			// newline added below.
-			content = bytes.TrimSuffix(content, []byte("\n"))
-		}
+// conflict names flags given together that do not go together.
+func (o *publishOptions) conflict() string {
+	switch {
+	case o.key != "" && o.user != "":
+		return "give --key or --user, not both"
+	case o.iss != "" && o.key == "":
+		return "--iss needs --key"
+	case o.hint && o.closeAll:
+		return "give --hint or --close, not both"
 	}
+	return ""
+}
 
-	item := publishItem(fs.Arg(0), *id, *prevID, content, *closeAll, !*noEOL)
-	if *hint {
-		item["formats"] = map[string]any{
-			"http-response": map[string]any{"action": "hint"},
-			"http-stream":   map[string]any{"action": "hint"},
-		}
+// content is what to publish: CONTENT, or stdin without its last
+// newline; nothing for --close and --hint.
+func (o *publishOptions) content(stdin io.Reader) ([]byte, error) {
+	switch {
+	case o.closeAll || o.hint:
+		return nil, nil
+	case o.hasText:
+		return []byte(o.text), nil
 	}
-	if *noSeq {
-		item["no-seq"] = true
-	}
-	if *sender != "" {
-		item["meta"] = map[string]string{"sender": *sender}
-	}
-	body, err := json.Marshal(map[string]any{"items": []any{item}})
-	if err != nil {
-		fmt.Fprintf(stderr, "gripd publish: %v\n", err)
-		return 1
-	}
-	authorization, err := publishAuthorization(*key, *iss, *user)
-	if err != nil {
-		fmt.Fprintf(stderr, "gripd publish: %v\n", err)
-		return 2
-	}
+	content, err := io.ReadAll(stdin)
+	// `echo hi | gripd publish ch` means "hi", not "hi\n" plus the
+	// newline item adds.
+	return bytes.TrimSuffix(content, []byte("\n")), err
+}
 
-	endpoint := strings.TrimRight(*baseURL, "/") + "/publish/"
+// postPublish sends the publish body to endpoint and prints the reply;
+// it returns the exit code.
+func postPublish(endpoint string, body []byte, authorization string, stdout, stderr io.Writer) int {
 	req, err := http.NewRequest(http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		fmt.Fprintf(stderr, "gripd publish: %v\n", err)
@@ -150,28 +168,40 @@ func publishCommand(args []string, stdin io.Reader, gripURL string, stdout, stde
 	return 0
 }
 
-// publishItem builds the item as pushpin-publish does: the same content as
-// an http-response body, http-stream content and a ws-message, with a
-// newline added to the two HTTP ones when eol is set (a WebSocket message
-// is already framed). closeAll asks streams and WebSockets to close instead.
-// Content that is not UTF-8 goes base64-encoded in the -bin fields, since a
-// JSON string cannot carry it.
-func publishItem(channel, id, prevID string, content []byte, closeAll, eol bool) map[string]any {
-	item := map[string]any{"channel": channel}
-	if id != "" {
-		item["id"] = id
-	}
-	if prevID != "" {
-		item["prev-id"] = prevID
-	}
-	if closeAll {
-		item["formats"] = map[string]any{
-			"http-stream": map[string]any{"action": "close"},
-			"ws-message":  map[string]any{"action": "close"},
+// item builds the item as pushpin-publish does: the same content as an
+// http-response body, http-stream content and a ws-message, with a
+// newline added to the two HTTP ones unless --no-eol (a WebSocket message
+// is already framed). --close asks streams and WebSockets to close, --hint
+// long-polls and streams to recover, instead. Content that is not UTF-8
+// goes base64-encoded in the -bin fields, since a JSON string cannot
+// carry it.
+func (o *publishOptions) item(content []byte) map[string]any {
+	item := map[string]any{"channel": o.channel}
+	for key, v := range map[string]string{"id": o.id, "prev-id": o.prevID} {
+		if v != "" {
+			item[key] = v
 		}
-		return item
 	}
+	if o.noSeq {
+		item["no-seq"] = true
+	}
+	if o.sender != "" {
+		item["meta"] = map[string]string{"sender": o.sender}
+	}
+	action := func(a string) map[string]any { return map[string]any{"action": a} }
+	switch {
+	case o.closeAll:
+		item["formats"] = map[string]any{"http-stream": action("close"), "ws-message": action("close")}
+	case o.hint:
+		item["formats"] = map[string]any{"http-response": action("hint"), "http-stream": action("hint")}
+	default:
+		item["formats"] = contentFormats(content, !o.noEOL)
+	}
+	return item
+}
 
+// contentFormats are the three formats carrying content.
+func contentFormats(content []byte, eol bool) map[string]any {
 	httpContent := content
 	if eol {
 		httpContent = append(bytes.Clone(content), '\n')
@@ -183,12 +213,11 @@ func publishItem(channel, id, prevID string, content []byte, closeAll, eol bool)
 		}
 		return map[string]any{name + "-bin": base64.StdEncoding.EncodeToString(b)}
 	}
-	item["formats"] = map[string]any{
+	return map[string]any{
 		"http-response": field("body", httpContent),
 		"http-stream":   field("content", httpContent),
 		"ws-message":    field("content", content),
 	}
-	return item
 }
 
 // publishAuthorization returns the Authorization header value for --key

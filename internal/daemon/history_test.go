@@ -1,0 +1,199 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/gripd/gripd/internal/config"
+)
+
+// History without NATS is a start-up error that says what to set.
+func TestHistoryNeedsNATS(t *testing.T) {
+	b := backend(t, "a")
+	path := t.TempDir() + "/gripd.yaml"
+	writeFile(t, path, daemonYAML("history: {enabled: true}", b.URL))
+	src := &config.Source{Path: path}
+	cfg, err := src.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(cfg, Options{Log: zerolog.Nop(), Source: src})
+	if err == nil {
+		d.Close()
+		t.Fatal("gripd started with history and no NATS")
+	}
+	if !strings.Contains(err.Error(), "history.enabled needs NATS with JetStream") || !strings.Contains(err.Error(), "nats.embedded.listen") {
+		t.Fatalf("error %q", err)
+	}
+}
+
+// freeAddr returns a loopback address nothing listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// With history on and NATS embedded, a client that comes back with
+// Last-Event-ID gets what it missed, then live items; the temporary
+// store goes when gripd does.
+func TestHistoryResumeEmbedded(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // where the store goes
+	b := backend(t, "a")
+	td := startTestDaemon(t, daemonYAML(fmt.Sprintf("history: {enabled: true}\nnats: {embedded: {listen: %q}}", freeAddr(t)), b.URL))
+	for i := 1; i <= 3; i++ {
+		td.publishID(t, "news", fmt.Sprint(i))
+	}
+	req, err := http.NewRequest("GET", td.url("/stream"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Last-Event-ID", "1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	if got := readLine(t, r); got != "hello from a\n" {
+		t.Fatalf("initial body %q", got)
+	}
+	for _, want := range []string{"event 2\n", "event 3\n"} {
+		if got := readLine(t, r); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	td.publishID(t, "news", "3") // a retry: delivered once
+	td.publishID(t, "news", "4")
+	if got := readLine(t, r); got != "event 4\n" {
+		t.Fatalf("got %q, want event 4", got)
+	}
+	if dirs, _ := os.ReadDir(tmp); len(dirs) != 1 || !strings.HasPrefix(dirs[0].Name(), "gripd-nats-") {
+		t.Fatalf("temporary dir holds %v, want the JetStream store", dirs)
+	}
+	resp.Body.Close()
+	td.signals <- syscall.SIGTERM
+	td.signals <- syscall.SIGTERM
+	select {
+	case err := <-td.done:
+		td.done <- err // for the cleanup
+	case <-time.After(failAfter):
+		t.Fatal("gripd did not stop")
+	}
+	if dirs, _ := os.ReadDir(tmp); len(dirs) != 0 {
+		t.Fatalf("after gripd stopped, the temporary dir holds %v", dirs)
+	}
+}
+
+// publishID publishes an http-stream item with an id; its content says
+// which.
+func (td *testDaemon) publishID(t *testing.T, channel, id string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"items":[{"channel":%q,"id":%q,"formats":{"http-stream":{"content":"event %s\n"}}}]}`, channel, id, id)
+	resp, err := http.Post("http://"+td.d.ControlAddr().String()+"/publish/", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("publish: %s", resp.Status)
+	}
+}
+
+// Two instances whose embedded NATS servers form a cluster, with history:
+// both start (JetStream elects its leader meanwhile, each start waiting
+// for the other), and a client resumes on one from what was published
+// through the other.
+func TestHistoryEmbeddedCluster(t *testing.T) {
+	b := backend(t, "a")
+	listen := []string{freeAddr(t), freeAddr(t)}
+	cluster := []string{freeAddr(t), freeAddr(t)}
+	type started struct {
+		i   int
+		td  *testDaemon
+		err error
+	}
+	results := make(chan started, 2)
+	for i := range 2 {
+		go func() {
+			path := filepath.Join(t.TempDir(), "gripd.yaml")
+			writeFile(t, path, daemonYAML(fmt.Sprintf("history: {enabled: true}\nnats: {embedded: {listen: %q, cluster: {name: g, listen: %q, routes: [\"nats://%s\"]}}}",
+				listen[i], cluster[i], cluster[1-i]), b.URL))
+			src := &config.Source{Path: path}
+			cfg, err := src.Load()
+			if err != nil {
+				results <- started{i: i, err: err}
+				return
+			}
+			d, err := New(cfg, Options{Log: zerolog.Nop(), Source: src})
+			if err == nil {
+				if err = d.Start(); err != nil {
+					d.Close()
+				}
+			}
+			if err != nil {
+				results <- started{i: i, err: err}
+				return
+			}
+			td := &testDaemon{d: d, path: path, signals: make(chan os.Signal, 4), done: make(chan error, 1)}
+			go func() { td.done <- d.Run(context.Background(), td.signals) }()
+			results <- started{i: i, td: td}
+		}()
+	}
+	tds := make([]*testDaemon, 2)
+	for range 2 {
+		r := <-results
+		if r.err != nil {
+			t.Errorf("gripd %d: %v", r.i, r.err)
+			continue
+		}
+		tds[r.i] = r.td
+		t.Cleanup(func() {
+			r.td.signals <- syscall.SIGTERM
+			r.td.signals <- syscall.SIGTERM
+			select {
+			case <-r.td.done:
+			case <-time.After(failAfter):
+				t.Error("gripd did not stop")
+			}
+		})
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	for i := 1; i <= 3; i++ {
+		tds[0].publishID(t, "news", fmt.Sprint(i))
+	}
+	req, err := http.NewRequest("GET", tds[1].url("/stream"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Last-Event-ID", "1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	for _, want := range []string{"hello from a\n", "event 2\n", "event 3\n"} {
+		if got := readLine(t, r); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+}
