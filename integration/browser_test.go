@@ -45,13 +45,13 @@ func requireBrowser(t *testing.T) {
 	}
 	requireNode(t)
 	if _, err := os.Stat(filepath.Join("node_modules", "playwright-core", "package.json")); err != nil {
-		t.Fatalf("integration/node_modules/playwright-core is missing: run `npm ci` in integration/ before `go test` " +
+		t.Fatalf("integration/node_modules/playwright-core is missing: `make test-deps` (or `npm ci` in integration/) installs it " +
 			"(or set GRIPD_SKIP_BROWSER=1 to skip the browser tests)")
 	}
 	p := chromiumPath()
 	if st, err := os.Stat(p); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
 		t.Fatalf("Chromium is not at %s (%v). The browser tests drive Debian's chromium package: "+
-			"`apt-get install -y --no-install-recommends chromium` (.ci/run does it), or set GRIPD_CHROMIUM=/path/to/chromium, "+
+			"`apt-get install -y --no-install-recommends chromium` (`make test-deps` does it as root), or set GRIPD_CHROMIUM=/path/to/chromium, "+
 			"or GRIPD_SKIP_BROWSER=1 to skip them", p, err)
 	}
 }
