@@ -24,7 +24,7 @@ demo: build
 	./examples/demo.sh
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./grip/ ./handoff/ ./publish/
+	$(GO) test -run '^$$' -bench . -benchmem ./grip/ ./handoff/ ./proxy/
 
 fuzz:
 	$(GO) test ./grip -run '^$$' -fuzz '^FuzzParseHeaders$$' -fuzztime $(FUZZTIME)

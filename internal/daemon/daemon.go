@@ -110,7 +110,8 @@ func (d *Daemon) proxyConfig(cfg *config.Config, table *proxy.Table, history han
 	}
 }
 
-// Config returns the configuration in effect (the last reload's).
+// Config returns the configuration in effect (the last reload's); it is
+// shared, so read it and do not change it.
 func (d *Daemon) Config() *config.Config { return d.reload.current() }
 
 // ClientAddr, ControlAddr and AdminAddr are the addresses the listeners
