@@ -43,6 +43,8 @@ const (
 	FailureTimeout     = "timeout"     // no response headers within BackendTimeout
 	FailureUnreachable = "unreachable" // no backend of the route took the connection
 	FailureCanceled    = "canceled"    // the client (or the session) went away first
+	FailureBusy        = "busy"        // every connection to the backend stayed in use (backend_queue_timeout)
+	FailureClient      = "client"      // the client's request body failed: too slow or malformed
 	FailureError       = "error"       // anything else: a reset, a malformed response
 )
 
@@ -75,8 +77,12 @@ func observeBackend(ctx context.Context, obs Observer, route string, start time.
 // backendFailure sorts an error without a response into a Failure* value.
 func backendFailure(ctx context.Context, err error) string {
 	switch {
+	case errors.As(err, new(*clientBodyError)):
+		return FailureClient
 	case ctx.Err() != nil:
 		return FailureCanceled
+	case errors.Is(err, errBackendBusy):
+		return FailureBusy
 	case errors.Is(err, errNoBackend):
 		return FailureUnreachable
 	case isTimeout(err):

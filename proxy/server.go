@@ -214,6 +214,16 @@ type requestState struct {
 	limits *Limits
 	// recovery tracks the re-requests of a long-poll (rerequest.go).
 	recovery recovery
+	// body is the client's request body; nil when there is none.
+	body *clientBody
+}
+
+// queueTimeout is how long the request may wait for a backend connection.
+func (st *requestState) queueTimeout() time.Duration {
+	if st.limits == nil {
+		return DefaultBackendQueueTimeout
+	}
+	return st.limits.BackendQueueTimeout
 }
 
 type stateKey struct{}
@@ -265,6 +275,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	limits := s.limits.Load()
 	st := &requestState{route: route, w: lw, log: s.cfg.Log, start: start, requestID: id, limits: limits}
+	st.body = newClientBody(w, r, limits.ReadBodyTimeout)
 	if !limitRequestBody(w, r, limits.MaxRequestBody) {
 		st.end = "request body too large"
 		writeBodyTooLarge(lw, limits.MaxRequestBody)
@@ -357,6 +368,11 @@ var errHandled = errors.New("response handled by GRIP")
 
 func (s *Server) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	st := stateFrom(r.Context())
+	if bodyErr := st.body.failed(); bodyErr != nil {
+		// Whatever the transport reports (a failed body read also cancels
+		// the request's context), the client's body is what failed.
+		err = bodyErr
+	}
 	switch {
 	case errors.Is(err, errHandled):
 		return
@@ -366,6 +382,27 @@ func (s *Server) errorHandler(w http.ResponseWriter, r *http.Request, err error)
 		if st.w.status == 0 {
 			writeBodyTooLarge(w, st.limits.MaxRequestBody)
 		}
+	case errors.As(err, new(*clientBodyError)):
+		// The client's fault: a body sent too slowly or malformed.
+		st.log.Info().Str("route", st.route.ID).Str("remote", r.RemoteAddr).Err(err).Msg("client request body failed")
+		if errors.Is(err, errReadBodyTimeout) {
+			st.end = "request body timeout"
+			if st.w.status == 0 {
+				w.Header().Set("Connection", "close")
+				writeText(w, http.StatusRequestTimeout, "Request body not received in time.\n")
+			}
+		} else {
+			st.end = "bad request body"
+			if st.w.status == 0 {
+				w.Header().Set("Connection", "close")
+				writeText(w, http.StatusBadRequest, "Malformed request body.\n")
+			}
+		}
+	case errors.Is(err, errBackendBusy):
+		st.end = "backend busy"
+		st.log.Warn().Str("route", st.route.ID).Err(err).Msg("no backend connection came free in time")
+		w.Header().Set("Retry-After", backendBusyRetryAfter)
+		writeText(w, http.StatusServiceUnavailable, "Backend busy, try again.\n")
 	case r.Context().Err() != nil:
 		st.end = "client gone"
 		st.w.status = statusClientClosed

@@ -44,7 +44,7 @@ func newProxyMetrics() *ProxyMetrics {
 		}, []string{"route", "kind"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gripd_backend_requests_total",
-			Help: "Requests to backends, by route and code: the response's status code, or timeout, unreachable, canceled or error when no response came.",
+			Help: "Requests to backends, by route and code: the response's status code, or timeout, unreachable, busy (no backend connection came free in time), client (the client's request body failed), canceled or error when no response came.",
 		}, []string{"route", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "gripd_backend_request_duration_seconds",
@@ -89,7 +89,7 @@ func (p *ProxyMetrics) route(id string) *routeSeries {
 	for _, k := range []handoff.Kind{handoff.KindResponse, handoff.KindStream, handoff.KindWebSocket} {
 		r.held[k] = p.held.WithLabelValues(id, k.String())
 	}
-	for _, f := range []string{proxy.FailureTimeout, proxy.FailureUnreachable, proxy.FailureCanceled, proxy.FailureError} {
+	for _, f := range []string{proxy.FailureTimeout, proxy.FailureUnreachable, proxy.FailureBusy, proxy.FailureClient, proxy.FailureCanceled, proxy.FailureError} {
 		r.failures[f] = p.requests.WithLabelValues(id, f)
 	}
 	for _, res := range []string{proxy.WSResultOK, proxy.WSResultRejected, proxy.WSResultError, proxy.WSResultCanceled} {
@@ -137,7 +137,7 @@ func (p *ProxyMetrics) BackendRequest(route string, code int, failure string, d 
 		}
 		return
 	}
-	if failure != proxy.FailureCanceled { // the client left first: not the backend's fault
+	if failure != proxy.FailureCanceled && failure != proxy.FailureClient { // the client's doing, not the backend's
 		p.backendErrors.Add(1)
 	}
 	c, ok := r.failures[failure]

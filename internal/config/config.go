@@ -196,15 +196,27 @@ type Limits struct {
 	// larger closes it with 1009. Default proxy.DefaultMaxWSMessage
 	// (1,000,000 bytes, Pushpin's).
 	MaxWSMessage Size `yaml:"max_ws_message"`
+	// ReadBodyTimeout is how long a client may take to send its whole
+	// request body; still arriving then: the backend request is aborted,
+	// the client gets 408 and is disconnected. Default
+	// proxy.DefaultReadBodyTimeout (60s).
+	ReadBodyTimeout Duration `yaml:"read_body_timeout"`
+	// BackendQueueTimeout is how long a request waits for a connection to
+	// its backend when backend_max_conns are all in use; then the next
+	// backend is tried, and with none left: 503 with Retry-After: 1.
+	// Default proxy.DefaultBackendQueueTimeout (5s).
+	BackendQueueTimeout Duration `yaml:"backend_queue_timeout"`
 }
 
 // Proxy is the request-time limits as package proxy takes them.
 func (l Limits) Proxy() proxy.Limits {
 	return proxy.Limits{
-		MaxRequestBody:  int64(l.MaxRequestBody),
-		MaxInstructBody: int64(l.MaxInstructBody),
-		MaxChannels:     l.MaxChannels,
-		MaxWSMessage:    int64(l.MaxWSMessage),
+		MaxRequestBody:      int64(l.MaxRequestBody),
+		MaxInstructBody:     int64(l.MaxInstructBody),
+		MaxChannels:         l.MaxChannels,
+		MaxWSMessage:        int64(l.MaxWSMessage),
+		ReadBodyTimeout:     l.ReadBodyTimeout.Std(),
+		BackendQueueTimeout: l.BackendQueueTimeout.Std(),
 	}
 }
 
@@ -292,13 +304,15 @@ func Default() *Config {
 		Drain:              Drain{Duration: Duration(DefaultDrainDuration)},
 		Reload:             Reload{Watch: true},
 		Limits: Limits{
-			MaxHeaderBytes:    proxy.DefaultMaxHeaderBytes,
-			ReadHeaderTimeout: Duration(proxy.DefaultReadHeaderTimeout),
-			IdleTimeout:       Duration(proxy.DefaultIdleTimeout),
-			MaxRequestBody:    proxy.DefaultMaxRequestBody,
-			MaxInstructBody:   proxy.DefaultMaxInstructBody,
-			MaxChannels:       proxy.DefaultMaxChannels,
-			MaxWSMessage:      proxy.DefaultMaxWSMessage,
+			MaxHeaderBytes:      proxy.DefaultMaxHeaderBytes,
+			ReadHeaderTimeout:   Duration(proxy.DefaultReadHeaderTimeout),
+			IdleTimeout:         Duration(proxy.DefaultIdleTimeout),
+			MaxRequestBody:      proxy.DefaultMaxRequestBody,
+			MaxInstructBody:     proxy.DefaultMaxInstructBody,
+			MaxChannels:         proxy.DefaultMaxChannels,
+			MaxWSMessage:        proxy.DefaultMaxWSMessage,
+			ReadBodyTimeout:     Duration(proxy.DefaultReadBodyTimeout),
+			BackendQueueTimeout: Duration(proxy.DefaultBackendQueueTimeout),
 		},
 		History: History{
 			MaxAge:             Duration(publish.DefaultHistoryMaxAge),
