@@ -253,6 +253,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.logRequest(r, &requestState{w: lw}, start)
 		return
 	}
+	if !s.normalizeRequestPath(r) {
+		writeText(lw, http.StatusBadRequest, "Ambiguous request path: encoded separators around dot segments.\n")
+		s.logRequest(r, &requestState{w: lw, requestID: id, end: "ambiguous path"}, start)
+		return
+	}
 	route, ok := s.table.Load().Match(host, r.URL.EscapedPath())
 	if !ok {
 		writeText(lw, http.StatusBadGateway, "No route for host: "+host+"\n")
@@ -289,6 +294,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithValue(r.Context(), stateKey{}, st)
 	s.serveWithRerequests(lw, r.WithContext(ctx), st)
 	s.logRequest(r, st, start)
+}
+
+// normalizeRequestPath puts r's path in its normalized form
+// (normalizePath), which the route is chosen on and the backend gets. It
+// reports false for an ambiguous path, to be refused.
+func (s *Server) normalizeRequestPath(r *http.Request) bool {
+	escaped := r.URL.EscapedPath()
+	norm, ok := normalizePath(escaped)
+	if !ok {
+		return false
+	}
+	if norm != escaped {
+		r.URL.Path, r.URL.RawPath = unescapePath(norm), norm
+	}
+	return true
 }
 
 // stripClientGripHeaders removes the Grip-* headers a client sent, and
