@@ -29,6 +29,12 @@ const (
 	// (10 MiB) at 1.5 Mbit/s, and keeps a client that sends a byte now and
 	// then no longer than a minute.
 	DefaultReadBodyTimeout = 60 * time.Second
+	// DefaultMaxLinksWithoutHold lets a backend page through a large
+	// answer with next links, and stops a loop of links that never holds.
+	DefaultMaxLinksWithoutHold = 1000
+	// DefaultLinkInterval holds a stream that follows links without a hold
+	// to ten backend requests a second, after the first linkBurst.
+	DefaultLinkInterval = 100 * time.Millisecond
 )
 
 // Limits are the limits the proxy checks while it serves a request. They
@@ -77,6 +83,15 @@ type Limits struct {
 	// gets 503 with Retry-After: 1. YAML limits.backend_queue_timeout.
 	// Default 5s.
 	BackendQueueTimeout time.Duration
+	// MaxLinksWithoutHold is the most next links one stream follows in a
+	// row whose answers hold nothing (no Grip-Hold, only another link);
+	// one more ends the stream, logged and counted. YAML
+	// limits.max_links_without_hold. Default 1000.
+	MaxLinksWithoutHold int
+	// LinkInterval paces the next links a stream follows in a row without
+	// a hold: after a burst of linkBurst, one per interval. YAML
+	// limits.link_interval. Default 100ms.
+	LinkInterval time.Duration
 }
 
 // DefaultLimits returns the limits a Server has when none are given.
@@ -101,6 +116,12 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.BackendQueueTimeout <= 0 {
 		l.BackendQueueTimeout = DefaultBackendQueueTimeout
+	}
+	if l.MaxLinksWithoutHold <= 0 {
+		l.MaxLinksWithoutHold = DefaultMaxLinksWithoutHold
+	}
+	if l.LinkInterval <= 0 {
+		l.LinkInterval = DefaultLinkInterval
 	}
 	return l
 }

@@ -18,7 +18,9 @@ var errReadBodyTimeout = errors.New("client did not send its request body in tim
 // as such.
 type clientBodyError struct{ err error }
 
-func (e *clientBodyError) Error() string { return "reading the client's request body: " + e.err.Error() }
+func (e *clientBodyError) Error() string {
+	return "reading the client's request body: " + e.err.Error()
+}
 func (e *clientBodyError) Unwrap() error { return e.err }
 
 // clientBody is a client's request body on its way to a backend. When it

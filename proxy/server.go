@@ -77,6 +77,11 @@ type Config struct {
 	// HistoryTimeout bounds the history lookups of one catch-up or resume.
 	// Default 5s.
 	HistoryTimeout time.Duration
+	// LinkHosts are the hosts, "host" (any port) or "host:port", that an
+	// absolute next link may name besides those of the route table; such a
+	// link is fetched as it is, unsigned. A link to any other host is
+	// refused and logged, and the stream ends. Default none.
+	LinkHosts []string
 }
 
 // Server forwards client requests to backends and acts on GRIP

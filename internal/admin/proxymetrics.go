@@ -25,6 +25,7 @@ type ProxyMetrics struct {
 	requests   *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
 	wsOverHTTP *prometheus.CounterVec
+	links      *prometheus.CounterVec
 
 	routes sync.Map // route ID → *routeSeries
 
@@ -56,11 +57,15 @@ func newProxyMetrics() *ProxyMetrics {
 			Name: "gripd_websocket_over_http_requests_total",
 			Help: "WebSocket-over-HTTP requests to backends, by route and result: ok, rejected (another status or content type), error or canceled.",
 		}, []string{"route", "result"}),
+		links: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gripd_next_links_total",
+			Help: "Next links (Grip-Link rel=next) of streams, by route and result: followed, refused (a host neither in the route table nor in links.allow_hosts) or capped (too many in a row without a hold: the stream ended).",
+		}, []string{"route", "result"}),
 	}
 }
 
 func (p *ProxyMetrics) register(reg prometheus.Registerer) {
-	reg.MustRegister(p.held, p.requests, p.duration, p.wsOverHTTP)
+	reg.MustRegister(p.held, p.requests, p.duration, p.wsOverHTTP, p.links)
 }
 
 // routeSeries are one route's series. Only codes grows after creation.
@@ -70,6 +75,7 @@ type routeSeries struct {
 	held     [3]prometheus.Gauge           // by handoff.Kind
 	failures map[string]prometheus.Counter // by proxy.Failure*; read-only
 	ws       map[string]prometheus.Counter // by proxy.WSResult*; read-only
+	links    map[string]prometheus.Counter // by proxy.Link*; read-only
 	duration prometheus.Observer
 	codes    sync.Map // status code (int) → prometheus.Counter
 }
@@ -84,6 +90,7 @@ func (p *ProxyMetrics) route(id string) *routeSeries {
 		requests: p.requests,
 		failures: map[string]prometheus.Counter{},
 		ws:       map[string]prometheus.Counter{},
+		links:    map[string]prometheus.Counter{},
 		duration: p.duration.WithLabelValues(id),
 	}
 	for _, k := range []handoff.Kind{handoff.KindResponse, handoff.KindStream, handoff.KindWebSocket} {
@@ -94,6 +101,9 @@ func (p *ProxyMetrics) route(id string) *routeSeries {
 	}
 	for _, res := range []string{proxy.WSResultOK, proxy.WSResultRejected, proxy.WSResultError, proxy.WSResultCanceled} {
 		r.ws[res] = p.wsOverHTTP.WithLabelValues(id, res)
+	}
+	for _, res := range []string{proxy.LinkFollowed, proxy.LinkRefused, proxy.LinkCapped} {
+		r.links[res] = p.links.WithLabelValues(id, res)
 	}
 	// Another goroutine may have stored the route meanwhile: keep one. The
 	// children are the vectors' own, so the loser's are the same series.
@@ -158,4 +168,10 @@ func (p *ProxyMetrics) WebSocketOverHTTP(route, result string) {
 		c = r.ws[proxy.WSResultError]
 	}
 	c.Inc()
+}
+
+func (p *ProxyMetrics) NextLink(route, result string) {
+	if c, ok := p.route(route).links[result]; ok {
+		c.Inc()
+	}
 }

@@ -20,6 +20,8 @@ limits:
   max_ws_message: 1mib
   read_body_timeout: 20s
   backend_queue_timeout: 2s
+  max_links_without_hold: 50
+  link_interval: 1s
 `
 	cfg, err := Parse([]byte(yamlText))
 	if err != nil {
@@ -27,7 +29,8 @@ limits:
 	}
 	wantLimits := Limits{MaxClientConns: 1000, MaxHeaderBytes: 16 << 10, ReadHeaderTimeout: Duration(5 * time.Second),
 		IdleTimeout: Duration(time.Minute), MaxRequestBody: 2000000, MaxInstructBody: 65536, MaxChannels: 30, MaxWSMessage: 1 << 20,
-		ReadBodyTimeout: Duration(20 * time.Second), BackendQueueTimeout: Duration(2 * time.Second)}
+		ReadBodyTimeout: Duration(20 * time.Second), BackendQueueTimeout: Duration(2 * time.Second),
+		MaxLinksWithoutHold: 50, LinkInterval: Duration(time.Second)}
 	if cfg.Limits != wantLimits {
 		t.Errorf("Limits = %+v, want %+v", cfg.Limits, wantLimits)
 	}
