@@ -362,8 +362,7 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 		out.URL.Path = unescapePath(path)
 	}
 	out.Host = pr.In.Host
-	out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
-	pr.SetXForwarded()
+	setForwardedHeaders(out.Header, pr.In)
 	setRequestID(out.Header, st.requestID)
 	for k, vs := range route.SetHeaders {
 		if len(vs) == 0 || vs[0] == "" {

@@ -211,18 +211,16 @@ func newConnectionID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
-// wsBaseHeader is the client's handshake minus what must not be replayed.
+// wsBaseHeader is the client's handshake minus what must not be replayed,
+// with the X-Forwarded-* headers every backend request gets.
 func wsBaseHeader(r *http.Request) http.Header {
 	h := r.Header.Clone()
 	for _, k := range wsHopHeaders {
 		h.Del(k)
 	}
-	for k := range h {
-		if strings.HasPrefix(k, "Meta-") {
-			delete(h, k)
-		}
-	}
+	stripClientMetaHeaders(h)
 	stripClientGripHeaders(h)
+	setForwardedHeaders(h, r)
 	return h
 }
 
