@@ -42,6 +42,8 @@ type fixtureOpts struct {
 	observer       Observer
 	linkRetryDelay time.Duration
 	history        handoff.History
+	maxConns       int // backend_max_conns
+	linkHosts      []string
 }
 
 func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
@@ -67,7 +69,7 @@ func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
 		Table: table, Hub: hub, SigIss: "test-iss", SigKey: []byte(testKey),
 		BackendTimeout: opts.backendTimeout, WriteTimeout: opts.writeTimeout,
 		DialTimeout: time.Second, Limits: opts.limits, Log: log, Observer: opts.observer, LinkRetryDelay: opts.linkRetryDelay,
-		History: opts.history,
+		History: opts.history, MaxConnsPerBackend: opts.maxConns, LinkHosts: opts.linkHosts,
 	})
 	if err != nil {
 		t.Fatal(err)
