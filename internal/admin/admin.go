@@ -49,6 +49,7 @@ type NATS interface {
 	Connected() bool
 	Reconnects() int64
 	SlowConsumers() int64
+	RefusedMessages() int64
 	ClusterChannels(ctx context.Context, expect int) (publish.ClusterChannels, error)
 	ClusterChannel(ctx context.Context, name string, expect int) (publish.ClusterChannels, error)
 }

@@ -27,6 +27,8 @@ func (f *fakeNATS) Connected() bool      { return f.up.Load() }
 func (f *fakeNATS) Reconnects() int64    { return f.reconnects.Load() }
 func (f *fakeNATS) SlowConsumers() int64 { return 0 }
 
+func (f *fakeNATS) RefusedMessages() int64 { return 0 }
+
 func (f *fakeNATS) ClusterChannels(context.Context, int) (publish.ClusterChannels, error) {
 	return publish.ClusterChannels{}, errors.New("NATS is not connected (fake)")
 }

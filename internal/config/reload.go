@@ -86,9 +86,13 @@ func classify(key string) (s setting, ok bool) {
 		// The client listener's limits are set when it starts.
 		"limits.max_client_conns", "limits.max_header_bytes", "limits.read_header_timeout", "limits.idle_timeout",
 		"nats.url", "nats.name", "nats.creds", "nats.nkey", "nats.subject_prefix",
+		"nats.user", "nats.password", "nats.token",
 		"nats.tls.ca", "nats.tls.cert", "nats.tls.key",
-		"nats.embedded.listen", "nats.embedded.store_dir",
+		"nats.embedded.listen", "nats.embedded.store_dir", "nats.embedded.users",
+		"nats.embedded.tls.cert", "nats.embedded.tls.key", "nats.embedded.tls.ca", "nats.embedded.tls.verify",
 		"nats.embedded.cluster.name", "nats.embedded.cluster.listen", "nats.embedded.cluster.routes",
+		"nats.embedded.cluster.user", "nats.embedded.cluster.password",
+		"nats.embedded.cluster.tls.cert", "nats.embedded.cluster.tls.key", "nats.embedded.cluster.tls.ca",
 		"history.enabled", "history.max_age", "history.max_items_per_channel", "history.duplicate_window":
 		return setting{restart: true}, true
 	}

@@ -53,10 +53,20 @@ func freeAddr(t *testing.T) string {
 // Last-Event-ID gets what it missed, then live items; the temporary
 // store goes when gripd does.
 func TestHistoryResumeEmbedded(t *testing.T) {
+	testHistoryResumeEmbedded(t, fmt.Sprintf("history: {enabled: true}\nnats: {embedded: {listen: %q}}", freeAddr(t)))
+}
+
+// The same with users on the embedded server: JetStream works for gripd's
+// own connection when the server asks for credentials.
+func TestHistoryResumeEmbeddedWithNATSAuth(t *testing.T) {
+	testHistoryResumeEmbedded(t, "history: {enabled: true}\n"+embeddedAuthYAML(freeAddr(t)))
+}
+
+func testHistoryResumeEmbedded(t *testing.T, extra string) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp) // where the store goes
 	b := backend(t, "a")
-	td := startTestDaemon(t, daemonYAML(fmt.Sprintf("history: {enabled: true}\nnats: {embedded: {listen: %q}}", freeAddr(t)), b.URL))
+	td := startTestDaemon(t, daemonYAML(extra, b.URL))
 	for i := 1; i <= 3; i++ {
 		td.publishID(t, "news", fmt.Sprint(i))
 	}
