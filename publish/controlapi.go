@@ -23,6 +23,10 @@ const DefaultMaxBodyBytes = 1_000_000
 // a fully loaded instance takes to write to 10,000 streams.
 const DefaultMaxDeliveryLag = 2 * time.Second
 
+// DefaultBodyTimeout is how long a publisher may take to send a publish
+// body: publishers are backends near gripd, and 1 MB in 10 s is 100 kB/s.
+const DefaultBodyTimeout = 10 * time.Second
+
 // ControlConfig configures the HTTP control API.
 type ControlConfig struct {
 	// Auth is the authentication POST /publish/ requires. Default: none,
@@ -32,6 +36,10 @@ type ControlConfig struct {
 	// answered 400 "Request body too large.". Default (0):
 	// DefaultMaxBodyBytes, 1,000,000, as in Pushpin.
 	MaxBodyBytes int64
+	// BodyTimeout bounds reading a request body; a slower publisher is
+	// answered 400 "Failed to read request body." Default (0):
+	// DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// Lag, when set, reports how far delivery runs behind (the hub's
 	// DeliveryLag). While it is over MaxLag a publish is refused with 503
 	// and Retry-After, so that an instance offered more than it can write
@@ -60,6 +68,7 @@ type ControlAPI struct {
 
 	ok, badRequest, unauthorized, failed, behind atomic.Int64 // see PublishStats
 	maxLag                                       atomic.Int64 // see SetMaxLag
+	bodyTimeout                                  atomic.Int64 // see SetBodyTimeout
 	lastBehindLog                                atomic.Int64 // unix ns of the last "behind" warning
 }
 
@@ -87,7 +96,28 @@ func NewControlAPI(cfg ControlConfig, broker Broker, log zerolog.Logger) *Contro
 	c := &ControlAPI{cfg: cfg, broker: broker, log: log}
 	c.SetAuth(cfg.Auth)
 	c.SetMaxLag(cfg.MaxLag)
+	c.SetBodyTimeout(cfg.BodyTimeout)
 	return c
+}
+
+// SetBodyTimeout changes ControlConfig.BodyTimeout (a reload); 0 or less
+// means DefaultBodyTimeout.
+func (c *ControlAPI) SetBodyTimeout(d time.Duration) {
+	if d <= 0 {
+		d = DefaultBodyTimeout
+	}
+	c.bodyTimeout.Store(int64(d))
+}
+
+// readBody reads a request body of at most max bytes within the body
+// timeout. The connection's read deadline is set for it (where the
+// ResponseWriter allows, as net/http's does) and cleared afterwards.
+func (c *ControlAPI) readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	if err := rc.SetReadDeadline(time.Now().Add(time.Duration(c.bodyTimeout.Load()))); err == nil {
+		defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+	}
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 }
 
 // SetMaxLag changes ControlConfig.MaxLag (a reload); 0 or less turns the
@@ -175,7 +205,7 @@ func (c *ControlAPI) servePublish(w http.ResponseWriter, r *http.Request, asJSON
 		writeText(w, http.StatusBadRequest, "Request body too large.\n")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.cfg.MaxBodyBytes))
+	body, err := c.readBody(w, r, c.cfg.MaxBodyBytes)
 	if err != nil {
 		c.badRequest.Add(1)
 		var tooLarge *http.MaxBytesError

@@ -34,6 +34,8 @@ type Target interface {
 	SetControlAuth(publish.Auth)
 	// SetMaxDeliveryLag changes when publishes are pushed back.
 	SetMaxDeliveryLag(time.Duration)
+	// SetControlBodyTimeout changes how long a publish body may take.
+	SetControlBodyTimeout(time.Duration)
 }
 
 // A Change is one key whose value differs between two configurations.
@@ -80,9 +82,11 @@ func classify(key string) (s setting, ok bool) {
 		return live("control.auth", applyControlAuth), true
 	case "control.max_delivery_lag":
 		return live("control.max_delivery_lag", applyMaxDeliveryLag), true
+	case "control.body_timeout":
+		return live("control.body_timeout", applyBodyTimeout), true
 	case "drain.duration":
 		return live("", nil), true // read when the drain starts
-	case "listen", "control.listen", "admin.listen", "backend_dial_timeout", "reload.watch",
+	case "listen", "control.listen", "admin.listen", "control.max_conns", "admin.max_conns", "backend_dial_timeout", "reload.watch",
 		// The client listener's limits are set when it starts.
 		"limits.max_client_conns", "limits.max_header_bytes", "limits.read_header_timeout", "limits.idle_timeout",
 		"nats.url", "nats.name", "nats.creds", "nats.nkey", "nats.subject_prefix",
@@ -131,6 +135,11 @@ func applyQueueSize(t Target, c *Config) error {
 
 func applyMaxDeliveryLag(t Target, c *Config) error {
 	t.SetMaxDeliveryLag(c.Control.MaxDeliveryLag.Std())
+	return nil
+}
+
+func applyBodyTimeout(t Target, c *Config) error {
+	t.SetControlBodyTimeout(c.Control.BodyTimeout.Std())
 	return nil
 }
 
