@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // PublishError says why a publish body was refused. Message is the text
@@ -65,13 +66,22 @@ func ParsePublish(body []byte) (items []Item, ignored []string, err error) {
 	if trimmed[0] != '{' {
 		return nil, nil, &PublishError{Item: -1, Message: "Invalid format."}
 	}
+	if countElements(trimmed, maxObjectKeys) > maxObjectKeys {
+		return nil, nil, &PublishError{Item: -1, Message: fmt.Sprintf("Invalid format: object has more than %d keys", maxObjectKeys)}
+	}
 	top, _ := decodeObject(body)
 	rawItems, ok := top["items"]
 	if !ok {
 		return nil, nil, &PublishError{Item: -1, Message: "Invalid format: object does not contain 'items'"}
 	}
+	if jsonKind(rawItems) != '[' {
+		return nil, nil, &PublishError{Item: -1, Message: "Invalid format: object contains 'items' with wrong type"}
+	}
+	if countElements(rawItems, MaxPublishItems) > MaxPublishItems {
+		return nil, nil, &PublishError{Item: -1, Message: fmt.Sprintf("Invalid format: object contains 'items' with more than %d items (send several publishes)", MaxPublishItems)}
+	}
 	var list []json.RawMessage
-	if jsonKind(rawItems) != '[' || json.Unmarshal(rawItems, &list) != nil {
+	if json.Unmarshal(rawItems, &list) != nil {
 		return nil, nil, &PublishError{Item: -1, Message: "Invalid format: object contains 'items' with wrong type"}
 	}
 
@@ -95,6 +105,9 @@ func ParsePublish(body []byte) (items []Item, ignored []string, err error) {
 // formats it skipped.
 func parseItem(raw json.RawMessage) (item Item, unknown []string, err error) {
 	const owner = "publish item object"
+	if err := checkCount(raw, maxObjectKeys, owner, "", "keys"); err != nil {
+		return Item{}, nil, err
+	}
 	obj, ok := decodeObject(raw)
 	if !ok {
 		return Item{}, nil, fmt.Errorf("%s is not an object", owner)
@@ -120,6 +133,9 @@ func parseItem(raw json.RawMessage) (item Item, unknown []string, err error) {
 	// the item's other keys.
 	var formats jsonObject
 	if rawFormats, ok := obj.value("formats"); ok {
+		if err := checkCount(rawFormats, maxObjectKeys, owner, "formats", "formats"); err != nil {
+			return Item{}, nil, err
+		}
 		if formats, ok = decodeObject(rawFormats); !ok {
 			return Item{}, nil, fmt.Errorf("%s contains 'formats' with wrong type", owner)
 		}
@@ -186,6 +202,9 @@ func parseItemMeta(obj jsonObject) (map[string]string, error) {
 	if !ok {
 		return nil, nil
 	}
+	if err := checkCount(raw, MaxItemMeta, "publish item object", "meta", "keys"); err != nil {
+		return nil, err
+	}
 	m, ok := decodeObject(raw)
 	if !ok {
 		return nil, errors.New("publish item object contains 'meta' with wrong type")
@@ -205,6 +224,9 @@ func parseItemMeta(obj jsonObject) (map[string]string, error) {
 // long-poll.
 func parseHTTPResponse(raw json.RawMessage) (*HTTPResponseFormat, error) {
 	const owner = "'http-response'"
+	if err := checkCount(raw, maxObjectKeys, owner, "", "keys"); err != nil {
+		return nil, err
+	}
 	obj, ok := decodeObject(raw)
 	if !ok {
 		return nil, fmt.Errorf("%s is not an object", owner)
@@ -270,6 +292,9 @@ func parseHTTPResponse(raw json.RawMessage) (*HTTPResponseFormat, error) {
 // parsePublishedHeaders reads the headers of an http-response: either an object of
 // strings or a list of [name, value] pairs (the list keeps repeated names).
 func parsePublishedHeaders(owner string, raw json.RawMessage) (http.Header, error) {
+	if err := checkCount(raw, MaxPublishedHeaders, owner, "headers", "headers"); err != nil {
+		return nil, err
+	}
 	h := http.Header{}
 	switch jsonKind(raw) {
 	case '{':
@@ -345,6 +370,9 @@ func isHeaderToken(name string) bool {
 // parseHTTPStream reads an "http-stream" format: content for open streams.
 func parseHTTPStream(raw json.RawMessage) (*HTTPStreamFormat, error) {
 	const owner = "'http-stream'"
+	if err := checkCount(raw, maxObjectKeys, owner, "", "keys"); err != nil {
+		return nil, err
+	}
 	obj, ok := decodeObject(raw)
 	if !ok {
 		return nil, fmt.Errorf("%s is not an object", owner)
@@ -377,6 +405,9 @@ func parseHTTPStream(raw json.RawMessage) (*HTTPStreamFormat, error) {
 // pushpin-publish --hint does, is not refused.
 func parseWSMessage(raw json.RawMessage) (*WSMessageFormat, error) {
 	const owner = "'ws-message'"
+	if err := checkCount(raw, maxObjectKeys, owner, "", "keys"); err != nil {
+		return nil, err
+	}
 	obj, ok := decodeObject(raw)
 	if !ok {
 		return nil, fmt.Errorf("%s is not an object", owner)
@@ -463,16 +494,33 @@ func checkContentFilters(obj jsonObject, owner string) error {
 	if !ok {
 		return nil
 	}
-	var list []json.RawMessage
-	if jsonKind(v) != '[' || json.Unmarshal(v, &list) != nil {
+	if jsonKind(v) != '[' {
 		return fmt.Errorf("%s contains 'content-filters' with wrong type", owner)
 	}
-	for _, e := range list {
-		if _, ok := decodeString(e); !ok {
-			return errors.New("content-filters contains element with wrong type")
-		}
+	if err := checkCount(v, MaxContentFilters, owner, "content-filters", "filters"); err != nil {
+		return err
+	}
+	// Only checked, never used: the elements are not decoded.
+	if !elementsAreStrings(v) {
+		return errors.New("content-filters contains element with wrong type")
 	}
 	return nil
+}
+
+// checkCount refuses an array or object (raw) of more than max elements,
+// counted without decoding it (publishlimits.go). The message names the
+// object, the key it is at ("" for the object itself) and what it counts.
+func checkCount(raw json.RawMessage, max int, owner, key, what string) error {
+	if k := jsonKind(raw); k != '[' && k != '{' {
+		return nil // the caller reports the wrong type
+	}
+	if countElements(raw, max) <= max {
+		return nil
+	}
+	if key == "" {
+		return fmt.Errorf("%s has more than %d %s", owner, max, what)
+	}
+	return fmt.Errorf("%s contains '%s' with more than %d %s", owner, key, max, what)
 }
 
 // jsonObject is a decoded JSON object whose values are left raw, so each can
@@ -556,13 +604,41 @@ func (o jsonObject) content(owner string) (content []byte, from string, err erro
 	return []byte(s), "content", nil
 }
 
-// decodeString decodes raw when it is a JSON string.
+// decodeString decodes raw when it is a JSON string. A string without
+// escapes (most are) is taken as it is, without the decoder's
+// allocations.
 func decodeString(raw json.RawMessage) (string, bool) {
+	if jsonKind(raw) != '"' {
+		return "", false
+	}
+	if plain, ok := plainJSONString(raw); ok {
+		return plain, true
+	}
 	var s string
-	if jsonKind(raw) != '"' || json.Unmarshal(raw, &s) != nil {
+	if json.Unmarshal(raw, &s) != nil {
 		return "", false
 	}
 	return s, true
+}
+
+// plainJSONString returns the contents of raw, a JSON string, when it
+// needs no decoding: no escapes, no control bytes, valid UTF-8 (which the
+// decoder would change to U+FFFD).
+func plainJSONString(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	for _, c := range inner {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return "", false
+		}
+	}
+	if !utf8.Valid(inner) {
+		return "", false
+	}
+	return string(inner), true
 }
 
 // parseWholeNumber reads a whole number given as a JSON number or, as Pushpin also
