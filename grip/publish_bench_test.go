@@ -75,4 +75,3 @@ func BenchmarkParsePublishWorstCase(b *testing.B) {
 		})
 	}
 }
-
