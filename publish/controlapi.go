@@ -142,6 +142,9 @@ func (c *ControlAPI) SetAuth(a Auth) {
 		// HS256 only, as the GRIP libraries sign. jwt checks exp (and nbf)
 		// whenever the token carries them.
 		opts := []jwt.ParserOption{jwt.WithValidMethods([]string{"HS256"})}
+		if a.RequireExp {
+			opts = append(opts, jwt.WithExpirationRequired())
+		}
 		if a.JWTIss != "" {
 			opts = append(opts, jwt.WithIssuer(a.JWTIss))
 		}
@@ -188,6 +191,10 @@ func (c *ControlAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // servePublish handles /publish/: auth, method, body, parse, broker.
 func (c *ControlAPI) servePublish(w http.ResponseWriter, r *http.Request, asJSON bool) {
+	if c.fromBrowser(r) {
+		c.refuseBrowser(w, r)
+		return
+	}
 	if !c.authorized(r) {
 		c.challenge(w)
 		return
@@ -267,6 +274,35 @@ func (c *ControlAPI) refuseBehind(w http.ResponseWriter, lag time.Duration) {
 	}
 	w.Header().Set("Retry-After", "1")
 	writeText(w, http.StatusServiceUnavailable, fmt.Sprintf("Delivery is %s behind; retry later.\n", lag.Round(time.Millisecond)))
+}
+
+// fromBrowser reports whether r should be refused as a web page's request:
+// the API is open (no credentials configured) and not told to allow them,
+// and r carries what browsers add to requests a page makes: an Origin
+// header (sent with every cross-origin request and every POST), or
+// Sec-Fetch-Site other than "none" (a request the user did not type).
+// Content-Type is not looked at: a page can send text/plain or a form
+// without a preflight, but so does `curl -d`, which must keep working.
+// Sec-Fetch-Mode is not either: Node's fetch, which GRIP libraries use,
+// sends "Sec-Fetch-Mode: cors" (but neither Origin nor Sec-Fetch-Site).
+func (c *ControlAPI) fromBrowser(r *http.Request) bool {
+	a := c.auth.Load()
+	if a.AllowBrowsers || a.jwtParser != nil || a.Username != "" || a.Password != "" {
+		return false
+	}
+	if _, ok := r.Header["Origin"]; ok {
+		return true
+	}
+	site := r.Header.Get("Sec-Fetch-Site")
+	return site != "" && site != "none"
+}
+
+// refuseBrowser answers 403 to a web page's request (fromBrowser).
+func (c *ControlAPI) refuseBrowser(w http.ResponseWriter, r *http.Request) {
+	c.unauthorized.Add(1)
+	c.log.Warn().Str("origin", r.Header.Get("Origin")).Str("sec_fetch_site", r.Header.Get("Sec-Fetch-Site")).
+		Msg("control API request from a web page refused: the API has no auth (set control.auth, or control.auth.allow_browsers)")
+	writeText(w, http.StatusForbidden, "Forbidden: requests from web pages are refused while the control API has no auth.\n")
 }
 
 // challenge answers 401. It names the scheme a publisher should use:

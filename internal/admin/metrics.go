@@ -130,7 +130,7 @@ func newStatsCollector(hub *handoff.Hub, api *publish.ControlAPI, nats NATS) *st
 		slow: prometheus.NewDesc("gripd_slow_subscribers_disconnected_total",
 			"Held connections dropped because their queue of published items was full.", nil, nil),
 		publishes: prometheus.NewDesc("gripd_publish_requests_total",
-			"Publish requests to the control API, by result: ok, bad_request, unauthorized, failed (broker refused) or behind (refused while delivery ran more than control.max_delivery_lag behind).", []string{"result"}, nil),
+			"Publish requests to the control API, by result: ok, bad_request, unauthorized (401, or 403 for a web page's request while auth is off), failed (broker refused) or behind (refused while delivery ran more than control.max_delivery_lag behind).", []string{"result"}, nil),
 		natsConnected: prometheus.NewDesc("gripd_nats_connected",
 			"1 while the connection to NATS is up, else 0.", nil, nil),
 		natsReconnects: prometheus.NewDesc("gripd_nats_reconnects_total",

@@ -124,11 +124,19 @@ type ControlAuth struct {
 	// With a key too, either credential is accepted.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	// AllowBrowsers, while no credentials are set, lets requests from web
+	// pages (an Origin header, or Sec-Fetch-Site other than none) through.
+	// Default false: they are refused with 403.
+	AllowBrowsers bool `yaml:"allow_browsers"`
+	// RequireExp, with Key, refuses tokens without an exp claim. Default
+	// false (Pushpin accepts them).
+	RequireExp bool `yaml:"require_exp"`
 }
 
 // Publish is the control API's auth as package publish takes it.
 func (a ControlAuth) Publish() publish.Auth {
-	return publish.Auth{JWTKey: a.Key, JWTIss: a.Iss, Username: a.Username, Password: a.Password}
+	return publish.Auth{JWTKey: a.Key, JWTIss: a.Iss, Username: a.Username, Password: a.Password,
+		AllowBrowsers: a.AllowBrowsers, RequireExp: a.RequireExp}
 }
 
 func (a *ControlAuth) check(node *yaml.Node) error {

@@ -78,7 +78,8 @@ func classify(key string) (s setting, ok bool) {
 		return live("limits", applyLimits), true
 	case "subscriber_queue":
 		return live("subscriber_queue", applyQueueSize), true
-	case "control.auth.key", "control.auth.iss", "control.auth.username", "control.auth.password":
+	case "control.auth.key", "control.auth.iss", "control.auth.username", "control.auth.password",
+		"control.auth.allow_browsers", "control.auth.require_exp":
 		return live("control.auth", applyControlAuth), true
 	case "control.max_delivery_lag":
 		return live("control.max_delivery_lag", applyMaxDeliveryLag), true
