@@ -248,7 +248,9 @@ func parseHTTPResponse(raw json.RawMessage) (*HTTPResponseFormat, error) {
 		}
 		// Pushpin allows 0-999; Go's HTTP server cannot write a status
 		// below 100, so gripd refuses those here rather than fail later.
-		if code < 100 || code > 999 {
+		// A 1xx is not an answer at all (101 would claim a protocol
+		// switch on the client's connection).
+		if code < 200 || code > 999 {
 			return nil, fmt.Errorf("%s contains 'code' with invalid value", owner)
 		}
 		f.Code = int(code)
@@ -341,15 +343,32 @@ func parsePublishedHeaders(owner string, raw json.RawMessage) (http.Header, erro
 // wire. Pushpin passes anything on; a name with a space or a value with a
 // line break would corrupt the response gripd writes, so gripd refuses
 // them here, where the publisher still gets told.
+//
+// Control bytes (other than tab) are refused in values, and so are the
+// hop-by-hop headers, which describe one connection, not the answer: a
+// published "Connection: close" or "Transfer-Encoding" would speak for
+// gripd's connection with the client.
 func addPublishedHeader(h http.Header, name, value string) error {
 	if !isHeaderToken(name) {
 		return fmt.Errorf("headers contains invalid name '%s'", name)
 	}
-	if strings.ContainsAny(value, "\r\n\x00") {
-		return fmt.Errorf("headers contains '%s' with invalid value", name)
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return fmt.Errorf("headers contains '%s' with invalid value", name)
+		}
+	}
+	if hopByHopHeaders[http.CanonicalHeaderKey(name)] {
+		return fmt.Errorf("headers contains hop-by-hop header '%s'", name)
 	}
 	h.Add(name, value)
 	return nil
+}
+
+// hopByHopHeaders are the connection-specific headers of RFC 9110 7.6.1
+// (and Keep-Alive and Proxy-Connection, which older peers send).
+var hopByHopHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Te": true,
+	"Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
 }
 
 // isHeaderToken reports whether name is an HTTP token (RFC 9110 5.1).
@@ -428,14 +447,18 @@ func parseWSMessage(raw json.RawMessage) (*WSMessageFormat, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s contains 'code' with wrong type", owner)
 			}
-			// A close code travels in two bytes.
-			if code < 0 || code > math.MaxUint16 {
+			if !sendableCloseCode(code) {
 				return nil, fmt.Errorf("%s contains 'code' with invalid value", owner)
 			}
 			f.Code = int(code)
 		}
 		if f.Reason, _, err = obj.optString(owner, "reason"); err != nil {
 			return nil, err
+		}
+		// A close frame's payload is at most 125 bytes, two of them the
+		// code.
+		if len(f.Reason) > maxCloseReason {
+			return nil, fmt.Errorf("%s contains 'reason' longer than %d bytes", owner, maxCloseReason)
 		}
 		return f, nil
 	}
@@ -468,6 +491,23 @@ func parseWSMessage(raw json.RawMessage) (*WSMessageFormat, error) {
 	f.Type = typ
 	f.Content = content
 	return f, nil
+}
+
+// maxCloseReason is the longest reason a WebSocket close frame carries.
+const maxCloseReason = 123
+
+// sendableCloseCode reports whether a WebSocket close frame may carry
+// code (RFC 6455 7.4): 1000-4999, except 1004 (reserved), 1005 (no code),
+// 1006 (closed without a frame) and 1015 (TLS failure), which only
+// describe a close and must not be sent.
+func sendableCloseCode(code int64) bool {
+	switch {
+	case code < 1000 || code > 4999:
+		return false
+	case code == 1004 || code == 1005 || code == 1006 || code == 1015:
+		return false
+	}
+	return true
 }
 
 // parseFormatAction reads a format's "action" (send when absent) and checks that
