@@ -167,6 +167,11 @@ type Admin struct {
 	// Listen is its address (flag --admin-listen); "off" turns it off.
 	// Default DefaultAdminListen. Restart.
 	Listen OptionalAddress `yaml:"listen"`
+	// Hosts are the host names requests may use besides IP addresses and
+	// localhost (a Host header naming anything else is answered 421, so a
+	// web page cannot reach the listener through DNS rebinding); "*"
+	// allows any. Default none. Restart.
+	Hosts []string `yaml:"hosts"`
 	// MaxConns is the most connections open at once to the admin
 	// listener; one more is answered 503. Default 0: DefaultAdminMaxConns
 	// (64), lowered to a sixteenth of the open-file limit when that is

@@ -87,7 +87,7 @@ func classify(key string) (s setting, ok bool) {
 		return live("control.body_timeout", applyBodyTimeout), true
 	case "drain.duration":
 		return live("", nil), true // read when the drain starts
-	case "listen", "control.listen", "admin.listen", "control.max_conns", "admin.max_conns", "backend_dial_timeout", "reload.watch",
+	case "listen", "control.listen", "admin.listen", "control.max_conns", "admin.max_conns", "admin.hosts", "backend_dial_timeout", "reload.watch",
 		// The client listener's limits are set when it starts.
 		"limits.max_client_conns", "limits.max_header_bytes", "limits.read_header_timeout", "limits.idle_timeout",
 		"nats.url", "nats.name", "nats.creds", "nats.nkey", "nats.subject_prefix",

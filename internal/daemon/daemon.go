@@ -82,7 +82,7 @@ func (d *Daemon) build(cfg *config.Config) error {
 	}
 	d.api = publish.NewControlAPI(publish.ControlConfig{Auth: cfg.Control.Auth.Publish(),
 		Lag: d.hub.DeliveryLag, MaxLag: cfg.Control.MaxDeliveryLag.Std(), BodyTimeout: cfg.Control.BodyTimeout.Std()}, f.broker, d.log)
-	parts := admin.Parts{Hub: d.hub, API: d.api, NATS: f.nats, Version: d.opts.Version}
+	parts := admin.Parts{Hub: d.hub, API: d.api, NATS: f.nats, Version: d.opts.Version, Hosts: cfg.Admin.Hosts}
 	d.metrics = admin.NewMetrics(parts)
 	if d.px, err = proxy.NewServer(d.proxyConfig(cfg, table, f.history)); err != nil {
 		return err
