@@ -24,8 +24,8 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"net/http/pprof"
+	"strings"
 	"sync/atomic"
 
 	"github.com/gripd/gripd/handoff"
