@@ -19,7 +19,7 @@ demo: build
 	./examples/demo.sh
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./grip/ ./handoff/
+	$(GO) test -run '^$$' -bench . -benchmem ./grip/ ./handoff/ ./proxy/
 
 fuzz:
 	$(GO) test ./grip -run '^$$' -fuzz '^FuzzParseHeaders$$' -fuzztime $(FUZZTIME)
