@@ -2,11 +2,14 @@ package publish
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
 
 	"github.com/gripd/gripd/grip"
 	"github.com/gripd/gripd/handoff"
@@ -69,5 +72,49 @@ func TestNATSPublishBodyOverLimitIsRefused(t *testing.T) {
 	}
 	if b.RefusedMessages() != 1 {
 		t.Fatalf("RefusedMessages = %d, want 1", b.RefusedMessages())
+	}
+}
+
+// nats.url clients log in with a user and password or a token.
+func TestNATSBrokerCredentials(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts server.Options
+		cfg  NATSConfig
+	}{
+		{"user and password", server.Options{Username: "gripd", Password: "pw"}, NATSConfig{User: "gripd", Password: "pw"}},
+		{"token", server.Options{Authorization: "tok"}, NATSConfig{Token: "tok"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := tc.opts
+			opts.Host, opts.Port, opts.NoSigs, opts.NoLog = "127.0.0.1", -1, true, true
+			ns, err := server.NewServer(&opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go ns.Start()
+			defer ns.Shutdown()
+			if !ns.ReadyForConnections(5 * time.Second) {
+				t.Fatal("NATS not ready")
+			}
+			hub := handoff.NewHub(handoff.Config{})
+			defer hub.Close()
+			cfg := tc.cfg
+			cfg.URL = ns.ClientURL()
+			b, err := NewNATSBroker(cfg, hub, zerolog.Nop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			if err := b.Publish(context.Background(), []grip.Item{streamItem("c", "x")}); err != nil {
+				t.Fatalf("publish with credentials: %v", err)
+			}
+			// Without them the server refuses the connection.
+			nc, err := nats.Connect(ns.ClientURL())
+			if err == nil {
+				nc.Close()
+				t.Fatal("connected without credentials")
+			}
+		})
 	}
 }

@@ -178,3 +178,37 @@ func TestEmbeddedNATSClusterRoutesCarryCredentials(t *testing.T) {
 		t.Fatalf("routes %v, want %s", got, want)
 	}
 }
+
+// With TLS on the client port, clients must use it (and trust the CA);
+// gripd's own in-process connection needs none.
+func TestEmbeddedNATSClientTLS(t *testing.T) {
+	certs := writeTestCerts(t)
+	addr := freeAddr(t)
+	td := startTestDaemon(t, daemonYAML(fmt.Sprintf(`nats:
+  embedded:
+    listen: %q
+    users: [{user: pub, password: pub-secret}]
+    tls: {cert: %q, key: %q}
+`, addr, certs.cert, certs.key), backend(t, "A").URL))
+	if nc, err := nats.Connect("nats://"+addr, nats.UserInfo("pub", "pub-secret")); err == nil {
+		nc.Close()
+		t.Fatal("a client without TLS connected")
+	}
+	pub, _ := natsErrors(t, "tls://"+addr, nats.UserInfo("pub", "pub-secret"), nats.RootCAs(certs.ca))
+	stream, closeStream := openStream(t, td.url("/stream"))
+	defer closeStream()
+	td.publish(t, "news", "via control API\n") // gripd's own connection
+	if got := readLine(t, stream); got != "via control API\n" {
+		t.Fatalf("client got %q", got)
+	}
+	msg, err := pub.Request("gripd.publish", []byte(`{"items":[{"channel":"news","formats":{"http-stream":{"content":"via TLS\n"}}}]}`), failAfter)
+	if err != nil {
+		t.Fatalf("publish over TLS: %v", err)
+	}
+	if string(msg.Data) != "Published" {
+		t.Fatalf("publish over TLS answered %q", msg.Data)
+	}
+	if got := readLine(t, stream); got != "via TLS\n" {
+		t.Fatalf("client got %q", got)
+	}
+}
