@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gripd/gripd/grip"
 )
@@ -24,6 +25,16 @@ const (
 	// DefaultMaxWSMessage is Pushpin's limit on one client WebSocket
 	// message (1,000,000 bytes).
 	DefaultMaxWSMessage = 1_000_000
+	// DefaultReadBodyTimeout is enough for a body of max_request_body
+	// (10 MiB) at 1.5 Mbit/s, and keeps a client that sends a byte now and
+	// then no longer than a minute.
+	DefaultReadBodyTimeout = 60 * time.Second
+	// DefaultMaxLinksWithoutHold lets a backend page through a large
+	// answer with next links, and stops a loop of links that never holds.
+	DefaultMaxLinksWithoutHold = 1000
+	// DefaultLinkInterval holds a stream that follows links without a hold
+	// to ten backend requests a second, after the first linkBurst.
+	DefaultLinkInterval = 100 * time.Millisecond
 )
 
 // Limits are the limits the proxy checks while it serves a request. They
@@ -58,6 +69,29 @@ type Limits struct {
 	// bytes; a larger one closes the connection with 1009 (message too
 	// big). YAML limits.max_ws_message. Default 1,000,000 (Pushpin's).
 	MaxWSMessage int64
+	// ReadBodyTimeout is how long a client may take to send its whole
+	// request body, counted from when gripd starts on the request. A body
+	// still arriving then is cut off: the backend request is aborted
+	// (freeing its backend connection) and the client gets 408 and a
+	// closed connection. It keeps a client that trickles a body from
+	// holding one of a backend's backend_max_conns connections for as
+	// long as it likes. YAML limits.read_body_timeout. Default 60s.
+	ReadBodyTimeout time.Duration
+	// BackendQueueTimeout is how long a request waits for a connection to
+	// its backend when all backend_max_conns of them are in use; then the
+	// next backend of the route is tried, and with none left the client
+	// gets 503 with Retry-After: 1. YAML limits.backend_queue_timeout.
+	// Default 5s.
+	BackendQueueTimeout time.Duration
+	// MaxLinksWithoutHold is the most next links one stream follows in a
+	// row whose answers hold nothing (no Grip-Hold, only another link);
+	// one more ends the stream, logged and counted. YAML
+	// limits.max_links_without_hold. Default 1000.
+	MaxLinksWithoutHold int
+	// LinkInterval paces the next links a stream follows in a row without
+	// a hold: after a burst of linkBurst, one per interval. YAML
+	// limits.link_interval. Default 100ms.
+	LinkInterval time.Duration
 }
 
 // DefaultLimits returns the limits a Server has when none are given.
@@ -76,6 +110,18 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.MaxWSMessage <= 0 {
 		l.MaxWSMessage = DefaultMaxWSMessage
+	}
+	if l.ReadBodyTimeout <= 0 {
+		l.ReadBodyTimeout = DefaultReadBodyTimeout
+	}
+	if l.BackendQueueTimeout <= 0 {
+		l.BackendQueueTimeout = DefaultBackendQueueTimeout
+	}
+	if l.MaxLinksWithoutHold <= 0 {
+		l.MaxLinksWithoutHold = DefaultMaxLinksWithoutHold
+	}
+	if l.LinkInterval <= 0 {
+		l.LinkInterval = DefaultLinkInterval
 	}
 	return l
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -239,7 +240,8 @@ func TestWebSocketMessageLimit(t *testing.T) {
 }
 
 func TestLimitsDefaults(t *testing.T) {
-	want := Limits{MaxRequestBody: 10 << 20, MaxInstructBody: 100000, MaxChannels: 100, MaxWSMessage: 1000000}
+	want := Limits{MaxRequestBody: 10 << 20, MaxInstructBody: 100000, MaxChannels: 100, MaxWSMessage: 1000000,
+		ReadBodyTimeout: time.Minute, BackendQueueTimeout: 5 * time.Second, MaxLinksWithoutHold: 1000, LinkInterval: 100 * time.Millisecond}
 	if got := DefaultLimits(); got != want {
 		t.Errorf("DefaultLimits() = %+v, want %+v", got, want)
 	}

@@ -35,7 +35,18 @@ type Observer interface {
 	// WebSocketOverHTTP reports one WebSocket-over-HTTP request and its
 	// result, one of the WSResult* values.
 	WebSocketOverHTTP(route string, result string)
+
+	// NextLink reports what became of one next link (Grip-Link rel=next)
+	// of a stream on route: one of the Link* values.
+	NextLink(route string, result string)
 }
+
+// What became of a next link.
+const (
+	LinkFollowed = "followed" // fetched
+	LinkRefused  = "refused"  // its host is neither in the route table nor in links.allow_hosts
+	LinkCapped   = "capped"   // limits.max_links_without_hold links in a row held nothing: the stream ended
+)
 
 // Why a backend request got no response: a small fixed set, so a metric
 // labelled with it stays small.
@@ -43,6 +54,8 @@ const (
 	FailureTimeout     = "timeout"     // no response headers within BackendTimeout
 	FailureUnreachable = "unreachable" // no backend of the route took the connection
 	FailureCanceled    = "canceled"    // the client (or the session) went away first
+	FailureBusy        = "busy"        // every connection to the backend stayed in use (backend_queue_timeout)
+	FailureClient      = "client"      // the client's request body failed: too slow or malformed
 	FailureError       = "error"       // anything else: a reset, a malformed response
 )
 
@@ -61,6 +74,7 @@ func (nopObserver) HoldStarted(string, handoff.Kind)                  {}
 func (nopObserver) HoldEnded(string, handoff.Kind)                    {}
 func (nopObserver) BackendRequest(string, int, string, time.Duration) {}
 func (nopObserver) WebSocketOverHTTP(string, string)                  {}
+func (nopObserver) NextLink(string, string)                           {}
 
 // observeBackend reports a backend request that started at start and
 // ended with resp (its headers) or err.
@@ -75,8 +89,12 @@ func observeBackend(ctx context.Context, obs Observer, route string, start time.
 // backendFailure sorts an error without a response into a Failure* value.
 func backendFailure(ctx context.Context, err error) string {
 	switch {
+	case errors.As(err, new(*clientBodyError)):
+		return FailureClient
 	case ctx.Err() != nil:
 		return FailureCanceled
+	case errors.Is(err, errBackendBusy):
+		return FailureBusy
 	case errors.Is(err, errNoBackend):
 		return FailureUnreachable
 	case isTimeout(err):

@@ -43,6 +43,25 @@ func (r *recorder) WebSocketOverHTTP(route, result string) {
 	r.calls <- fmt.Sprintf("ws-over-http %s %s", route, result)
 }
 
+func (r *recorder) NextLink(route, result string) {
+	r.calls <- fmt.Sprintf("link %s %s", route, result)
+}
+
+// expectSkipping takes calls until want, failing if none comes.
+func (r *recorder) expectSkipping(t *testing.T, want string) {
+	t.Helper()
+	for {
+		select {
+		case got := <-r.calls:
+			if got == want {
+				return
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("observer: no %q within 5 s", want)
+		}
+	}
+}
+
 // expect takes the next calls and checks them.
 func (r *recorder) expect(t *testing.T, want ...string) {
 	t.Helper()

@@ -9,7 +9,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/gripd/gripd/grip"
 	"github.com/gripd/gripd/handoff"
@@ -34,11 +37,21 @@ import (
 // rewritten again. The client's Host header never takes part: neither in
 // resolving a relative link nor in picking a route for it, so a client
 // cannot point gripd at a host of its choosing. An absolute link is the
-// backend's explicit choice: a host and path of the route table go to that
-// route's backends, rewritten and signed as a client request would be;
-// any other URL is fetched as it is, unsigned. A relative link in the
-// answer to an absolute one resolves against that absolute URL and is
-// treated as absolute.
+// backend's choice, but backends build links from request paths, and
+// "//host/x" is absolute: so a host and path of the route table go to that
+// route's backends, rewritten and signed as a client request would be; a
+// host listed in Config.LinkHosts is fetched as it is, unsigned; any other
+// is refused, logged and counted, and the stream ends (Pushpin fetches
+// any absolute link). A relative link in the answer to an absolute one
+// resolves against that absolute URL and is treated as absolute. An
+// absolute link's path has its dot segments resolved like a client's
+// (normalizePath) before it picks a route.
+//
+// Links followed in a row because the answers held nothing (no hold, only
+// another link) are paced per stream, linkBurst at once and then one per
+// limits.link_interval, and capped at limits.max_links_without_hold: a
+// backend that loops, or a client that makes it loop, costs the backend
+// ten requests a second at most, and not for ever.
 //
 // Fetches are never shared between streams, not even identical ones:
 // Pushpin shares them, and mixes up streams with different Grip-Last
@@ -47,6 +60,14 @@ import (
 // linkRetries is how often a failed fetch is tried again, before any of
 // its body reached the client (Pushpin: 1, 2, 4, 8, 16 s).
 const linkRetries = 5
+
+// linkBurst is how many links without a hold a stream follows at once
+// before limits.link_interval paces it.
+const linkBurst = 10
+
+// errLinkRefused is the error of an absolute next link to a host neither
+// in the route table nor in Config.LinkHosts.
+var errLinkRefused = errors.New("host is neither in the route table nor in links.allow_hosts: refused")
 
 // Ends of a linked stream besides handoff's.
 const (
@@ -122,6 +143,10 @@ func (s *Server) followLinks(st *requestState, r *http.Request, sw *streamWriter
 		reason = handoff.EndOutOfStep
 	}
 	due := reason != "" || inst.Hold == grip.HoldNone
+	// chained: the next fetch follows an answer that held nothing;
+	// inARow counts such fetches since the last hold.
+	chained, inARow := inst.Hold == grip.HoldNone, 0
+	pacer := rate.NewLimiter(rate.Every(st.limits.LinkInterval), linkBurst)
 	for {
 		if !due {
 			end, err := handoff.HoldStreamWith(ls.ctx, sub, sw, handoff.StreamConfig{KeepAlive: ls.ka, LinkTimeout: ls.poll})
@@ -148,6 +173,15 @@ func (s *Server) followLinks(st *requestState, r *http.Request, sw *streamWriter
 				return handoff.EndClient, nil
 			}
 		}
+		if chained {
+			if inARow++; inARow > st.limits.MaxLinksWithoutHold {
+				s.cfg.Observer.NextLink(st.route.ID, LinkCapped)
+				return endLinkFailed, fmt.Errorf("%d next links in a row without a hold (limits.max_links_without_hold)", inARow-1)
+			}
+			if err := pacer.Wait(ls.ctx); err != nil {
+				return handoff.EndClient, nil
+			}
+		}
 		inst, err := ls.fetch()
 		if err != nil {
 			var le *linkError
@@ -170,11 +204,11 @@ func (s *Server) followLinks(st *requestState, r *http.Request, sw *streamWriter
 			if ls.link == nil && channelsWithPrevID(inst.Channels) {
 				return endNoLink, errors.New("a channel has a prev-id but there is no next link")
 			}
-			due = false
+			due, chained, inARow = false, false, 0
 		case ls.link == nil:
 			return handoff.EndClosed, nil // no hold, no link: the stream is complete
 		default:
-			due = true // no hold but a link: go on at once
+			due, chained = true, true // no hold but a link: go on, paced
 		}
 		reason = ""
 	}
@@ -253,7 +287,7 @@ func (ls *linkedStream) fetch() (*grip.Instruction, error) {
 func (ls *linkedStream) fetchOnce() (inst *grip.Instruction, wrote bool, err error) {
 	resp, err := ls.srv.getLink(ls.ctx, ls.st, ls.link, ls.sameRoute, ls.host, ls.sub.LastIDs())
 	if err != nil {
-		return nil, false, &linkError{err: fmt.Errorf("next link %s: %w", ls.link.Redacted(), err), retry: true}
+		return nil, false, &linkError{err: fmt.Errorf("next link %s: %w", ls.link.Redacted(), err), retry: !errors.Is(err, errLinkRefused)}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -295,9 +329,20 @@ func (ls *linkedStream) fetchOnce() (inst *grip.Instruction, wrote bool, err err
 // to the backends of the route that served the request, its path as it
 // is, signed, with host as Host header; the route table is not consulted.
 // An absolute link to a host and path the route table knows goes to that
-// route's backends, rewritten and signed as a client request would be;
-// any other absolute link is fetched as it is, unsigned.
+// route's backends, rewritten and signed as a client request would be; one
+// to a host of Config.LinkHosts is fetched as it is, unsigned; any other
+// is refused (errLinkRefused).
 func (s *Server) getLink(ctx context.Context, st *requestState, u *url.URL, sameRoute bool, host string, lastIDs map[string]string) (*http.Response, error) {
+	if !sameRoute {
+		norm, ok := normalizePath(u.EscapedPath())
+		if !ok {
+			s.cfg.Observer.NextLink(st.route.ID, LinkRefused)
+			return nil, errors.New("ambiguous path: refused")
+		}
+		nu := *u
+		nu.Path, nu.RawPath = unescapePath(norm), norm
+		u = &nu
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, err
@@ -311,9 +356,15 @@ func (s *Server) getLink(ctx context.Context, st *requestState, u *url.URL, same
 	} else {
 		var ok bool
 		if route, ok = s.table.Load().Match(u.Hostname(), u.EscapedPath()); !ok {
+			if !s.linkHostAllowed(u) {
+				s.cfg.Observer.NextLink(st.route.ID, LinkRefused)
+				return nil, errLinkRefused
+			}
+			s.cfg.Observer.NextLink(st.route.ID, LinkFollowed)
 			return s.fo.clients.Load().secure.RoundTrip(req)
 		}
 	}
+	s.cfg.Observer.NextLink(st.route.ID, LinkFollowed)
 	if !sameRoute && (route.StripChars > 0 || route.ReplacePrefix != nil) {
 		path := route.RewritePath(u.EscapedPath())
 		req.URL.RawPath, req.URL.Path = path, unescapePath(path)
@@ -370,4 +421,16 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 		c.err = err
 	}
 	return n, err
+}
+
+// linkHostAllowed says whether u's host is one of Config.LinkHosts: an
+// entry "host" allows any port, "host:port" that port only.
+func (s *Server) linkHostAllowed(u *url.URL) bool {
+	host, hostPort := strings.ToLower(u.Hostname()), strings.ToLower(u.Host)
+	for _, h := range s.cfg.LinkHosts {
+		if h = strings.ToLower(h); h == host || h == hostPort {
+			return true
+		}
+	}
+	return false
 }

@@ -266,7 +266,9 @@ func TestStreamBuildIDOnBodiesAndItems(t *testing.T) {
 	lr.expect("/next at <5>, literal x")
 }
 
-func TestNextLinkToAnUnroutedHostIsFetchedUnsigned(t *testing.T) {
+// A next link to a host listed in links.allow_hosts is fetched as it is,
+// unsigned.
+func TestNextLinkToAnAllowedHostIsFetchedUnsigned(t *testing.T) {
 	var sig string
 	other := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		sig = r.Header.Get("Grip-Sig") + r.Header.Get("Grip-Feature")
@@ -276,7 +278,8 @@ func TestNextLinkToAnUnroutedHostIsFetchedUnsigned(t *testing.T) {
 		w.Header().Set("Grip-Link", "<"+other.URL+"/x>; rel=next")
 		io.WriteString(w, "here\n")
 	})
-	f := newFixture(t, []string{b.URL}, fixtureOpts{route: Route{Host: "only.example"}})
+	f := newFixture(t, []string{b.URL}, fixtureOpts{route: Route{Host: "only.example"},
+		linkHosts: []string{strings.TrimPrefix(other.URL, "http://")}})
 	resp := get(t, f.proxy.URL+"/", map[string]string{"Host": "only.example"})
 	defer resp.Body.Close()
 	lr := &lineReader{t, bufio.NewReader(resp.Body)}
@@ -380,4 +383,79 @@ func TestRelativeNextLinkChainStaysOnTheRoute(t *testing.T) {
 	lr := &lineReader{t, bufio.NewReader(resp.Body)}
 	lr.expect("one", "two at /list/page/2", "three at /list/page/3")
 	lr.expectEnd()
+}
+
+// A backend that builds its next link from the request path gives the
+// client the link's host ("//127.0.0.1:port/secret" is absolute): gripd
+// follows links only to the route table's hosts and links.allow_hosts,
+// so the client cannot make it fetch a host of its choosing.
+func TestNextLinkToAHostOutsideTheRouteTableIsRefused(t *testing.T) {
+	var reached atomic.Int32
+	secret := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		io.WriteString(w, "secret\n")
+	})
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Grip-Link", "<"+r.URL.Query().Get("next")+">; rel=next") // from the client
+		io.WriteString(w, "here\n")
+	})
+	obs := newRecorder()
+	f := newFixture(t, []string{b.URL}, fixtureOpts{route: Route{ID: "r", Host: "only.example"}, observer: obs})
+	secretHost := strings.TrimPrefix(secret.URL, "http://")
+	for _, next := range []string{"//" + secretHost + "/secret", secret.URL + "/secret"} {
+		resp := get(t, f.proxy.URL+"/?next="+next, map[string]string{"Host": "only.example"})
+		lr := &lineReader{t, bufio.NewReader(resp.Body)}
+		lr.expect("here")
+		lr.expectEnd()
+		resp.Body.Close()
+		obs.expectSkipping(t, "link r refused")
+	}
+	if n := reached.Load(); n != 0 {
+		t.Fatalf("the client's host got %d requests", n)
+	}
+}
+
+// Next links answered without a hold are followed at most
+// limits.max_links_without_hold in a row; then the stream ends, counted.
+func TestNextLinksWithoutHoldAreCapped(t *testing.T) {
+	var fetched atomic.Int32
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		fetched.Add(1)
+		w.Header().Set("Grip-Link", "</again>; rel=next") // never a hold: a loop
+		io.WriteString(w, "page\n")
+	})
+	obs := newRecorder()
+	f := newFixture(t, []string{b.URL}, fixtureOpts{route: Route{ID: "r"}, observer: obs,
+		limits: Limits{MaxLinksWithoutHold: 5, LinkInterval: time.Millisecond}})
+	_, lr := openStream(t, f.proxy.URL+"/")
+	lr.expect("page", "page", "page", "page", "page", "page")
+	lr.expectEnd()
+	if n := fetched.Load(); n != 6 {
+		t.Fatalf("backend got %d requests, want 6: the first and 5 links", n)
+	}
+	obs.expectSkipping(t, "link r capped")
+}
+
+// Links followed in a row without a hold are paced per stream: after the
+// first linkBurst, one per limits.link_interval.
+func TestNextLinksWithoutHoldArePaced(t *testing.T) {
+	const interval, links = 40 * time.Millisecond, linkBurst + 10
+	var n atomic.Int32
+	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) <= links {
+			w.Header().Set("Grip-Link", "</again>; rel=next")
+		}
+		io.WriteString(w, "page\n")
+	})
+	f := newFixture(t, []string{b.URL}, fixtureOpts{limits: Limits{LinkInterval: interval}})
+	start := time.Now()
+	_, lr := openStream(t, f.proxy.URL+"/")
+	for range links + 1 {
+		lr.expect("page")
+	}
+	lr.expectEnd()
+	// A lower bound only: a slow machine takes longer, never shorter.
+	if took, least := time.Since(start), (links-linkBurst-1)*interval; took < least {
+		t.Fatalf("%d links without a hold took %v, want at least %v", links, took, least)
+	}
 }

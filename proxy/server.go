@@ -77,6 +77,11 @@ type Config struct {
 	// HistoryTimeout bounds the history lookups of one catch-up or resume.
 	// Default 5s.
 	HistoryTimeout time.Duration
+	// LinkHosts are the hosts, "host" (any port) or "host:port", that an
+	// absolute next link may name besides those of the route table; such a
+	// link is fetched as it is, unsigned. A link to any other host is
+	// refused and logged, and the stream ends. Default none.
+	LinkHosts []string
 }
 
 // Server forwards client requests to backends and acts on GRIP
@@ -214,6 +219,16 @@ type requestState struct {
 	limits *Limits
 	// recovery tracks the re-requests of a long-poll (rerequest.go).
 	recovery recovery
+	// body is the client's request body; nil when there is none.
+	body *clientBody
+}
+
+// queueTimeout is how long the request may wait for a backend connection.
+func (st *requestState) queueTimeout() time.Duration {
+	if st.limits == nil {
+		return DefaultBackendQueueTimeout
+	}
+	return st.limits.BackendQueueTimeout
 }
 
 type stateKey struct{}
@@ -222,8 +237,15 @@ func stateFrom(ctx context.Context) *requestState {
 	return ctx.Value(stateKey{}).(*requestState)
 }
 
-func (st *requestState) logDial(host string, err error) {
-	st.log.Warn().Str("route", st.route.ID).Str("backend", host).Err(err).Msg("backend refused the connection; trying the next")
+// logDial logs a backend that refused the connection. Only when another
+// backend is left to try does the line say so: a route's only (or last)
+// backend failing ends in a 502, logged as "no backend reachable".
+func (st *requestState) logDial(host string, err error, another bool) {
+	msg := "backend refused the connection"
+	if another {
+		msg += "; trying the next"
+	}
+	st.log.Warn().Str("route", st.route.ID).Str("backend", host).Err(err).Msg(msg)
 }
 
 // ServeHTTP routes, forwards and logs one client request.
@@ -241,6 +263,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		lw.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
 		writeText(lw, http.StatusMethodNotAllowed, "CONNECT is not supported.\n")
 		s.logRequest(r, &requestState{w: lw}, start)
+		return
+	}
+	if !s.normalizeRequestPath(r) {
+		writeText(lw, http.StatusBadRequest, "Ambiguous request path: encoded separators around dot segments.\n")
+		s.logRequest(r, &requestState{w: lw, requestID: id, end: "ambiguous path"}, start)
 		return
 	}
 	route, ok := s.table.Load().Match(host, r.URL.EscapedPath())
@@ -265,6 +292,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	limits := s.limits.Load()
 	st := &requestState{route: route, w: lw, log: s.cfg.Log, start: start, requestID: id, limits: limits}
+	st.body = newClientBody(w, r, limits.ReadBodyTimeout)
 	if !limitRequestBody(w, r, limits.MaxRequestBody) {
 		st.end = "request body too large"
 		writeBodyTooLarge(lw, limits.MaxRequestBody)
@@ -278,6 +306,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithValue(r.Context(), stateKey{}, st)
 	s.serveWithRerequests(lw, r.WithContext(ctx), st)
 	s.logRequest(r, st, start)
+}
+
+// normalizeRequestPath puts r's path in its normalized form
+// (normalizePath), which the route is chosen on and the backend gets. It
+// reports false for an ambiguous path, to be refused.
+func (s *Server) normalizeRequestPath(r *http.Request) bool {
+	escaped := r.URL.EscapedPath()
+	norm, ok := normalizePath(escaped)
+	if !ok {
+		return false
+	}
+	if norm != escaped {
+		r.URL.Path, r.URL.RawPath = unescapePath(norm), norm
+	}
+	return true
 }
 
 // stripClientGripHeaders removes the Grip-* headers a client sent, and
@@ -326,8 +369,7 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 		out.URL.Path = unescapePath(path)
 	}
 	out.Host = pr.In.Host
-	out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
-	pr.SetXForwarded()
+	setForwardedHeaders(out.Header, pr.In)
 	setRequestID(out.Header, st.requestID)
 	for k, vs := range route.SetHeaders {
 		if len(vs) == 0 || vs[0] == "" {
@@ -357,6 +399,11 @@ var errHandled = errors.New("response handled by GRIP")
 
 func (s *Server) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	st := stateFrom(r.Context())
+	if bodyErr := st.body.failed(); bodyErr != nil {
+		// Whatever the transport reports (a failed body read also cancels
+		// the request's context), the client's body is what failed.
+		err = bodyErr
+	}
 	switch {
 	case errors.Is(err, errHandled):
 		return
@@ -366,6 +413,27 @@ func (s *Server) errorHandler(w http.ResponseWriter, r *http.Request, err error)
 		if st.w.status == 0 {
 			writeBodyTooLarge(w, st.limits.MaxRequestBody)
 		}
+	case errors.As(err, new(*clientBodyError)):
+		// The client's fault: a body sent too slowly or malformed.
+		st.log.Info().Str("route", st.route.ID).Str("remote", r.RemoteAddr).Err(err).Msg("client request body failed")
+		if errors.Is(err, errReadBodyTimeout) {
+			st.end = "request body timeout"
+			if st.w.status == 0 {
+				w.Header().Set("Connection", "close")
+				writeText(w, http.StatusRequestTimeout, "Request body not received in time.\n")
+			}
+		} else {
+			st.end = "bad request body"
+			if st.w.status == 0 {
+				w.Header().Set("Connection", "close")
+				writeText(w, http.StatusBadRequest, "Malformed request body.\n")
+			}
+		}
+	case errors.Is(err, errBackendBusy):
+		st.end = "backend busy"
+		st.log.Warn().Str("route", st.route.ID).Err(err).Msg("no backend connection came free in time")
+		w.Header().Set("Retry-After", backendBusyRetryAfter)
+		writeText(w, http.StatusServiceUnavailable, "Backend busy, try again.\n")
 	case r.Context().Err() != nil:
 		st.end = "client gone"
 		st.w.status = statusClientClosed

@@ -115,6 +115,9 @@ func (f *failover) RoundTrip(req *http.Request) (*http.Response, error) {
 	st := stateFrom(req.Context())
 	start := time.Now()
 	resp, err := f.roundTrip(req, st)
+	if bodyErr := st.body.failed(); err != nil && bodyErr != nil {
+		err = bodyErr // the client's fault, whatever the transport says
+	}
 	observeBackend(req.Context(), f.obs, st.route.ID, start, resp, err)
 	return resp, err
 }
@@ -129,24 +132,27 @@ func (f *failover) roundTrip(req *http.Request, st *requestState) (*http.Respons
 	var lastErr error
 	clients := f.clients.Load()
 	clientHost := req.Host
-	for _, b := range backends {
+	for i, b := range backends {
 		req.URL.Scheme = b.URL.Scheme
 		req.URL.Host = b.URL.Host
 		req.Host = clientHost
 		if b.HostHeader != "" {
 			req.Host = b.HostHeader
 		}
-		resp, err := clients.forBackend(b).RoundTrip(req)
+		resp, err := sendQueued(clients.forBackend(b), req, st.queueTimeout())
 		if err == nil {
 			st.backend = b.URL.Host
 			return resp, nil
 		}
 		lastErr = err
+		if errors.Is(err, errBackendBusy) && !body.read.Load() {
+			continue // never sent: the next backend may have room
+		}
 		if !isDialError(err) || body.read.Load() {
 			break // the request may have reached the backend: never send it twice
 		}
 		f.state(b.URL.Host).downUntil.Store(time.Now().Add(backendDownFor).UnixNano())
-		st.logDial(b.URL.Host, err)
+		st.logDial(b.URL.Host, err, i < len(backends)-1)
 	}
 	if isDialError(lastErr) {
 		return nil, errors.Join(errNoBackend, lastErr)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -100,7 +101,7 @@ type wsSession struct {
 
 // newWSSession sets up the session of a client WebSocket request.
 func (s *Server) newWSSession(w *responseLog, r *http.Request, route *Route, start time.Time) *wsSession {
-	st := &requestState{route: route, w: w, log: s.cfg.Log, start: start, hold: "websocket",
+	st := &requestState{route: route, w: w, log: s.cfg.Log, start: start, hold: "websocket", limits: s.limits.Load(),
 		requestID: w.Header().Get(requestIDHeader)} // set by ServeHTTP
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), stateKey{}, st))
 	return &wsSession{
@@ -139,6 +140,14 @@ func (s *Server) serveWebSocket(w *responseLog, r *http.Request, route *Route, s
 	// The handshake: OPEN must be answered with OPEN before the client
 	// gets its 101.
 	resp, events, err := ws.roundTrip([]grip.WSEvent{{Type: grip.WSOpen}})
+	if errors.Is(err, errBackendBusy) {
+		cancel()
+		st.log.Warn().Str("route", route.ID).Err(err).Msg("WebSocket-over-HTTP: no backend connection came free in time")
+		w.Header().Set("Retry-After", backendBusyRetryAfter)
+		writeText(w, http.StatusServiceUnavailable, "Backend busy, try again.\n")
+		s.logRequest(r, st, start)
+		return
+	}
 	if err != nil {
 		cancel()
 		st.log.Error().Str("route", route.ID).Err(err).Msg("WebSocket-over-HTTP: backend unreachable")
@@ -202,18 +211,16 @@ func newConnectionID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
-// wsBaseHeader is the client's handshake minus what must not be replayed.
+// wsBaseHeader is the client's handshake minus what must not be replayed,
+// with the X-Forwarded-* headers every backend request gets.
 func wsBaseHeader(r *http.Request) http.Header {
 	h := r.Header.Clone()
 	for _, k := range wsHopHeaders {
 		h.Del(k)
 	}
-	for k := range h {
-		if strings.HasPrefix(k, "Meta-") {
-			delete(h, k)
-		}
-	}
+	stripClientMetaHeaders(h)
 	stripClientGripHeaders(h)
+	setForwardedHeaders(h, r)
 	return h
 }
 

@@ -103,7 +103,7 @@ func (ws *wsSession) dialBackend(r *http.Request) (*websocket.Conn, *http.Respon
 		if b.HostHeader != "" {
 			host = b.HostHeader
 		}
-		gripExt := &gripExtensionTransport{base: ws.srv.fo.clients.Load().forBackend(&b)}
+		gripExt := &gripExtensionTransport{base: queuedTransport{ws.srv.fo.clients.Load().forBackend(&b), ws.st.queueTimeout()}}
 		conn, resp, err := websocket.Dial(ws.ctx, u.String(), &websocket.DialOptions{
 			HTTPClient:      &http.Client{Transport: gripExt, Timeout: ws.srv.backendTimeout()},
 			HTTPHeader:      header,

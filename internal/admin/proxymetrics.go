@@ -25,6 +25,7 @@ type ProxyMetrics struct {
 	requests   *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
 	wsOverHTTP *prometheus.CounterVec
+	links      *prometheus.CounterVec
 
 	routes sync.Map // route ID → *routeSeries
 
@@ -44,7 +45,7 @@ func newProxyMetrics() *ProxyMetrics {
 		}, []string{"route", "kind"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gripd_backend_requests_total",
-			Help: "Requests to backends, by route and code: the response's status code, or timeout, unreachable, canceled or error when no response came.",
+			Help: "Requests to backends, by route and code: the response's status code, or timeout, unreachable, busy (no backend connection came free in time), client (the client's request body failed), canceled or error when no response came.",
 		}, []string{"route", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "gripd_backend_request_duration_seconds",
@@ -56,11 +57,15 @@ func newProxyMetrics() *ProxyMetrics {
 			Name: "gripd_websocket_over_http_requests_total",
 			Help: "WebSocket-over-HTTP requests to backends, by route and result: ok, rejected (another status or content type), error or canceled.",
 		}, []string{"route", "result"}),
+		links: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gripd_next_links_total",
+			Help: "Next links (Grip-Link rel=next) of streams, by route and result: followed, refused (a host neither in the route table nor in links.allow_hosts) or capped (too many in a row without a hold: the stream ended).",
+		}, []string{"route", "result"}),
 	}
 }
 
 func (p *ProxyMetrics) register(reg prometheus.Registerer) {
-	reg.MustRegister(p.held, p.requests, p.duration, p.wsOverHTTP)
+	reg.MustRegister(p.held, p.requests, p.duration, p.wsOverHTTP, p.links)
 }
 
 // routeSeries are one route's series. Only codes grows after creation.
@@ -70,6 +75,7 @@ type routeSeries struct {
 	held     [3]prometheus.Gauge           // by handoff.Kind
 	failures map[string]prometheus.Counter // by proxy.Failure*; read-only
 	ws       map[string]prometheus.Counter // by proxy.WSResult*; read-only
+	links    map[string]prometheus.Counter // by proxy.Link*; read-only
 	duration prometheus.Observer
 	codes    sync.Map // status code (int) → prometheus.Counter
 }
@@ -84,16 +90,20 @@ func (p *ProxyMetrics) route(id string) *routeSeries {
 		requests: p.requests,
 		failures: map[string]prometheus.Counter{},
 		ws:       map[string]prometheus.Counter{},
+		links:    map[string]prometheus.Counter{},
 		duration: p.duration.WithLabelValues(id),
 	}
 	for _, k := range []handoff.Kind{handoff.KindResponse, handoff.KindStream, handoff.KindWebSocket} {
 		r.held[k] = p.held.WithLabelValues(id, k.String())
 	}
-	for _, f := range []string{proxy.FailureTimeout, proxy.FailureUnreachable, proxy.FailureCanceled, proxy.FailureError} {
+	for _, f := range []string{proxy.FailureTimeout, proxy.FailureUnreachable, proxy.FailureBusy, proxy.FailureClient, proxy.FailureCanceled, proxy.FailureError} {
 		r.failures[f] = p.requests.WithLabelValues(id, f)
 	}
 	for _, res := range []string{proxy.WSResultOK, proxy.WSResultRejected, proxy.WSResultError, proxy.WSResultCanceled} {
 		r.ws[res] = p.wsOverHTTP.WithLabelValues(id, res)
+	}
+	for _, res := range []string{proxy.LinkFollowed, proxy.LinkRefused, proxy.LinkCapped} {
+		r.links[res] = p.links.WithLabelValues(id, res)
 	}
 	// Another goroutine may have stored the route meanwhile: keep one. The
 	// children are the vectors' own, so the loser's are the same series.
@@ -137,7 +147,7 @@ func (p *ProxyMetrics) BackendRequest(route string, code int, failure string, d 
 		}
 		return
 	}
-	if failure != proxy.FailureCanceled { // the client left first: not the backend's fault
+	if failure != proxy.FailureCanceled && failure != proxy.FailureClient { // the client's doing, not the backend's
 		p.backendErrors.Add(1)
 	}
 	c, ok := r.failures[failure]
@@ -158,4 +168,10 @@ func (p *ProxyMetrics) WebSocketOverHTTP(route, result string) {
 		c = r.ws[proxy.WSResultError]
 	}
 	c.Inc()
+}
+
+func (p *ProxyMetrics) NextLink(route, result string) {
+	if c, ok := p.route(route).links[result]; ok {
+		c.Inc()
+	}
 }

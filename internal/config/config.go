@@ -88,6 +88,19 @@ type Config struct {
 	// History keeps the latest items of each channel in NATS JetStream for
 	// clients that reconnect. Default off. Restart.
 	History History `yaml:"history"`
+	// Links is where streams' next links (Grip-Link rel=next) may go.
+	Links Links `yaml:"links"`
+}
+
+// Links is the links: section: where a stream's absolute next links may
+// go besides the route table's hosts.
+type Links struct {
+	// AllowHosts are hosts, "host" (any port) or "host:port", that an
+	// absolute next link may name outside the route table; such a link is
+	// fetched as it is, unsigned. A link to a host neither here nor in the
+	// route table is refused, logged and counted, and its stream ends.
+	// Default none. Restart.
+	AllowHosts []string `yaml:"allow_hosts"`
 }
 
 // Control is the control API (YAML control:).
@@ -233,15 +246,37 @@ type Limits struct {
 	// larger closes it with 1009. Default proxy.DefaultMaxWSMessage
 	// (1,000,000 bytes, Pushpin's).
 	MaxWSMessage Size `yaml:"max_ws_message"`
+	// ReadBodyTimeout is how long a client may take to send its whole
+	// request body; still arriving then: the backend request is aborted,
+	// the client gets 408 and is disconnected. Default
+	// proxy.DefaultReadBodyTimeout (60s).
+	ReadBodyTimeout Duration `yaml:"read_body_timeout"`
+	// BackendQueueTimeout is how long a request waits for a connection to
+	// its backend when backend_max_conns are all in use; then the next
+	// backend is tried, and with none left: 503 with Retry-After: 1.
+	// Default proxy.DefaultBackendQueueTimeout (5s).
+	BackendQueueTimeout Duration `yaml:"backend_queue_timeout"`
+	// MaxLinksWithoutHold is the most next links one stream follows in a
+	// row whose answers hold nothing; one more ends the stream, logged and
+	// counted. Default proxy.DefaultMaxLinksWithoutHold (1000).
+	MaxLinksWithoutHold int `yaml:"max_links_without_hold" min:"1"`
+	// LinkInterval paces the next links a stream follows in a row without
+	// a hold: ten at once, then one per interval. Default
+	// proxy.DefaultLinkInterval (100ms).
+	LinkInterval Duration `yaml:"link_interval"`
 }
 
 // Proxy is the request-time limits as package proxy takes them.
 func (l Limits) Proxy() proxy.Limits {
 	return proxy.Limits{
-		MaxRequestBody:  int64(l.MaxRequestBody),
-		MaxInstructBody: int64(l.MaxInstructBody),
-		MaxChannels:     l.MaxChannels,
-		MaxWSMessage:    int64(l.MaxWSMessage),
+		MaxRequestBody:      int64(l.MaxRequestBody),
+		MaxInstructBody:     int64(l.MaxInstructBody),
+		MaxChannels:         l.MaxChannels,
+		MaxWSMessage:        int64(l.MaxWSMessage),
+		ReadBodyTimeout:     l.ReadBodyTimeout.Std(),
+		BackendQueueTimeout: l.BackendQueueTimeout.Std(),
+		MaxLinksWithoutHold: l.MaxLinksWithoutHold,
+		LinkInterval:        l.LinkInterval.Std(),
 	}
 }
 
@@ -370,13 +405,17 @@ func Default() *Config {
 		Drain:   Drain{Duration: Duration(DefaultDrainDuration)},
 		Reload:  Reload{Watch: true},
 		Limits: Limits{
-			MaxHeaderBytes:    proxy.DefaultMaxHeaderBytes,
-			ReadHeaderTimeout: Duration(proxy.DefaultReadHeaderTimeout),
-			IdleTimeout:       Duration(proxy.DefaultIdleTimeout),
-			MaxRequestBody:    proxy.DefaultMaxRequestBody,
-			MaxInstructBody:   proxy.DefaultMaxInstructBody,
-			MaxChannels:       proxy.DefaultMaxChannels,
-			MaxWSMessage:      proxy.DefaultMaxWSMessage,
+			MaxHeaderBytes:      proxy.DefaultMaxHeaderBytes,
+			ReadHeaderTimeout:   Duration(proxy.DefaultReadHeaderTimeout),
+			IdleTimeout:         Duration(proxy.DefaultIdleTimeout),
+			MaxRequestBody:      proxy.DefaultMaxRequestBody,
+			MaxInstructBody:     proxy.DefaultMaxInstructBody,
+			MaxChannels:         proxy.DefaultMaxChannels,
+			MaxWSMessage:        proxy.DefaultMaxWSMessage,
+			ReadBodyTimeout:     Duration(proxy.DefaultReadBodyTimeout),
+			BackendQueueTimeout: Duration(proxy.DefaultBackendQueueTimeout),
+			MaxLinksWithoutHold: proxy.DefaultMaxLinksWithoutHold,
+			LinkInterval:        Duration(proxy.DefaultLinkInterval),
 		},
 		History: History{
 			MaxAge:             Duration(publish.DefaultHistoryMaxAge),

@@ -18,13 +18,19 @@ limits:
   max_instruct_body: 65536
   max_channels: 30
   max_ws_message: 1mib
+  read_body_timeout: 20s
+  backend_queue_timeout: 2s
+  max_links_without_hold: 50
+  link_interval: 1s
 `
 	cfg, err := Parse([]byte(yamlText))
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantLimits := Limits{MaxClientConns: 1000, MaxHeaderBytes: 16 << 10, ReadHeaderTimeout: Duration(5 * time.Second),
-		IdleTimeout: Duration(time.Minute), MaxRequestBody: 2000000, MaxInstructBody: 65536, MaxChannels: 30, MaxWSMessage: 1 << 20}
+		IdleTimeout: Duration(time.Minute), MaxRequestBody: 2000000, MaxInstructBody: 65536, MaxChannels: 30, MaxWSMessage: 1 << 20,
+		ReadBodyTimeout: Duration(20 * time.Second), BackendQueueTimeout: Duration(2 * time.Second),
+		MaxLinksWithoutHold: 50, LinkInterval: Duration(time.Second)}
 	if cfg.Limits != wantLimits {
 		t.Errorf("Limits = %+v, want %+v", cfg.Limits, wantLimits)
 	}

@@ -74,7 +74,8 @@ func classify(key string) (s setting, ok bool) {
 		return live("signing", applySigning), true
 	case "backend_timeout", "backend_max_conns":
 		return live("backend", applyBackendLimits), true
-	case "limits.max_request_body", "limits.max_instruct_body", "limits.max_channels", "limits.max_ws_message":
+	case "limits.max_request_body", "limits.max_instruct_body", "limits.max_channels", "limits.max_ws_message",
+		"limits.read_body_timeout", "limits.backend_queue_timeout", "limits.max_links_without_hold", "limits.link_interval":
 		return live("limits", applyLimits), true
 	case "subscriber_queue":
 		return live("subscriber_queue", applyQueueSize), true
@@ -98,7 +99,8 @@ func classify(key string) (s setting, ok bool) {
 		"nats.embedded.cluster.name", "nats.embedded.cluster.listen", "nats.embedded.cluster.routes",
 		"nats.embedded.cluster.user", "nats.embedded.cluster.password",
 		"nats.embedded.cluster.tls.cert", "nats.embedded.cluster.tls.key", "nats.embedded.cluster.tls.ca",
-		"history.enabled", "history.max_age", "history.max_items_per_channel", "history.duplicate_window":
+		"history.enabled", "history.max_age", "history.max_items_per_channel", "history.duplicate_window",
+		"links.allow_hosts":
 		return setting{restart: true}, true
 	}
 	return setting{}, false

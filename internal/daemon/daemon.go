@@ -107,6 +107,7 @@ func (d *Daemon) proxyConfig(cfg *config.Config, table *proxy.Table, history han
 		Observer:           d.metrics.Proxy(),
 		History:            history,
 		HistoryLimit:       cfg.History.MaxItemsPerChannel,
+		LinkHosts:          cfg.Links.AllowHosts,
 	}
 }
 
