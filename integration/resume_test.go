@@ -196,7 +196,23 @@ type resumePublisher struct {
 
 // publish sends items first..last (item n has id "i<n>" and is an SSE
 // event with that id and data n) in one request through instance inst.
+// A 503 (JetStream did not confirm in time, on a loaded machine) is
+// retried as a publisher would: the ids make the retry exactly-once.
 func (p *resumePublisher) publish(first, last, inst int) error {
+	var err error
+	for try := 0; try < 5; try++ {
+		var retry bool
+		if retry, err = p.publishOnce(first, last, inst); !retry {
+			return err
+		}
+		p.repeated.Add(int64(last - first + 1))
+		time.Sleep(250 * time.Millisecond) // a publisher's back-off, not a synchronisation
+	}
+	return err
+}
+
+// publishOnce is one attempt of publish; retry says a 503 asked for another.
+func (p *resumePublisher) publishOnce(first, last, inst int) (retry bool, err error) {
 	var items []fleetItem
 	for n := first; n <= last; n++ {
 		it := fleetItem{Channel: resumeChannel, ID: fmt.Sprintf("i%d", n)}
@@ -207,19 +223,20 @@ func (p *resumePublisher) publish(first, last, inst int) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.controls[inst]+"/publish/", bytes.NewReader(publishBody(items...)))
 	if err != nil {
-		return err
+		return false, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := p.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("publishing items %d..%d through gripd %d: %w", first, last, inst, err)
+		return false, fmt.Errorf("publishing items %d..%d through gripd %d: %w", first, last, inst, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("publishing items %d..%d through gripd %d: %d %q", first, last, inst, resp.StatusCode, b)
+		return resp.StatusCode == http.StatusServiceUnavailable,
+			fmt.Errorf("publishing items %d..%d through gripd %d: %d %q", first, last, inst, resp.StatusCode, b)
 	}
-	return nil
+	return false, nil
 }
 
 // resumeClient is an SSE client that keeps dropping its connection and
