@@ -98,6 +98,9 @@ type Server struct {
 	timeout atomic.Int64
 	// recoveries paces re-requests and link fetches (rerequest.go).
 	recoveries *rate.Limiter
+	// partial counts the bytes of unfinished client WebSocket messages
+	// (wsread.go).
+	partial partialBudget
 }
 
 // signing is the server-wide Grip-Sig issuer and key, with the signers
