@@ -254,6 +254,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
+	// "files.local." is files.local (a fully qualified name): it must not
+	// slip past files.local's routes to the "*" ones.
+	host = strings.TrimSuffix(host, ".")
 	if r.Method == http.MethodConnect {
 		// gripd is a reverse proxy: it never opens tunnels.
 		lw.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
