@@ -303,8 +303,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.rrStart = int(c.(*atomic.Uint64).Add(1) % uint64(len(route.Backends)))
 	}
 	ctx := context.WithValue(r.Context(), stateKey{}, st)
+	defer s.logAborted(r, st, start)
 	s.serveWithRerequests(lw, r.WithContext(ctx), st)
 	s.logRequest(r, st, start)
+}
+
+// logAborted writes the access-log line of a request whose response was
+// cut off mid-body: the reverse proxy then panics with
+// http.ErrAbortHandler (the server drops the connection, so the client
+// cannot take a cut body for a whole one), which would skip the line.
+// Deferred; it panics on.
+func (s *Server) logAborted(r *http.Request, st *requestState, start time.Time) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		if r.Context().Err() != nil {
+			st.end = "client gone"
+		} else {
+			st.end = "backend broke off the body"
+			st.log.Warn().Str("route", st.route.ID).Str("backend", st.backend).Msg("backend broke off its response body; the client's connection is cut")
+		}
+		s.logRequest(r, st, start)
+	}
+	panic(v)
 }
 
 // normalizeRequestPath puts r's path in its normalized form
