@@ -3,23 +3,28 @@
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: all build test demo bench fuzz clean
+.PHONY: all build test test-deps demo bench fuzz clean
 
 all: build
 
 build:
 	$(GO) build -o bin/gripd ./cmd/gripd
 
-# The integration tests need `npm ci` in integration/ first (or GRIPD_SKIP_NODE=1).
-test:
+# Everything the tests need is installed first by scripts/test-deps.sh
+# (gcc for -race, the npm packages of integration/, Debian's chromium), so
+# `make test` is the only command to run on a fresh clone.
+test: test-deps
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+
+test-deps:
+	./scripts/test-deps.sh
 
 demo: build
 	./examples/demo.sh
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./grip/ ./handoff/
+	$(GO) test -run '^$$' -bench . -benchmem ./grip/ ./handoff/ ./proxy/
 
 fuzz:
 	$(GO) test ./grip -run '^$$' -fuzz '^FuzzParseHeaders$$' -fuzztime $(FUZZTIME)

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // PublishError says why a publish body was refused. Message is the text
@@ -65,13 +66,22 @@ func ParsePublish(body []byte) (items []Item, ignored []string, err error) {
 	if trimmed[0] != '{' {
 		return nil, nil, &PublishError{Item: -1, Message: "Invalid format."}
 	}
+	if countElements(trimmed, maxObjectKeys) > maxObjectKeys {
+		return nil, nil, &PublishError{Item: -1, Message: fmt.Sprintf("Invalid format: object has more than %d keys", maxObjectKeys)}
+	}
 	top, _ := decodeObject(body)
 	rawItems, ok := top["items"]
 	if !ok {
 		return nil, nil, &PublishError{Item: -1, Message: "Invalid format: object does not contain 'items'"}
 	}
+	if jsonKind(rawItems) != '[' {
+		return nil, nil, &PublishError{Item: -1, Message: "Invalid format: object contains 'items' with wrong type"}
+	}
+	if countElements(rawItems, MaxPublishItems) > MaxPublishItems {
+		return nil, nil, &PublishError{Item: -1, Message: fmt.Sprintf("Invalid format: object contains 'items' with more than %d items (send several publishes)", MaxPublishItems)}
+	}
 	var list []json.RawMessage
-	if jsonKind(rawItems) != '[' || json.Unmarshal(rawItems, &list) != nil {
+	if json.Unmarshal(rawItems, &list) != nil {
 		return nil, nil, &PublishError{Item: -1, Message: "Invalid format: object contains 'items' with wrong type"}
 	}
 
@@ -95,6 +105,9 @@ func ParsePublish(body []byte) (items []Item, ignored []string, err error) {
 // formats it skipped.
 func parseItem(raw json.RawMessage) (item Item, unknown []string, err error) {
 	const owner = "publish item object"
+	if err := checkCount(raw, maxObjectKeys, owner, "", "keys"); err != nil {
+		return Item{}, nil, err
+	}
 	obj, ok := decodeObject(raw)
 	if !ok {
 		return Item{}, nil, fmt.Errorf("%s is not an object", owner)
@@ -120,6 +133,9 @@ func parseItem(raw json.RawMessage) (item Item, unknown []string, err error) {
 	// the item's other keys.
 	var formats jsonObject
 	if rawFormats, ok := obj.value("formats"); ok {
+		if err := checkCount(rawFormats, maxObjectKeys, owner, "formats", "formats"); err != nil {
+			return Item{}, nil, err
+		}
 		if formats, ok = decodeObject(rawFormats); !ok {
 			return Item{}, nil, fmt.Errorf("%s contains 'formats' with wrong type", owner)
 		}
@@ -186,6 +202,9 @@ func parseItemMeta(obj jsonObject) (map[string]string, error) {
 	if !ok {
 		return nil, nil
 	}
+	if err := checkCount(raw, MaxItemMeta, "publish item object", "meta", "keys"); err != nil {
+		return nil, err
+	}
 	m, ok := decodeObject(raw)
 	if !ok {
 		return nil, errors.New("publish item object contains 'meta' with wrong type")
@@ -205,6 +224,9 @@ func parseItemMeta(obj jsonObject) (map[string]string, error) {
 // long-poll.
 func parseHTTPResponse(raw json.RawMessage) (*HTTPResponseFormat, error) {
 	const owner = "'http-response'"
+	if err := checkCount(raw, maxObjectKeys, owner, "", "keys"); err != nil {
+		return nil, err
+	}
 	obj, ok := decodeObject(raw)
 	if !ok {
 		return nil, fmt.Errorf("%s is not an object", owner)
@@ -226,7 +248,9 @@ func parseHTTPResponse(raw json.RawMessage) (*HTTPResponseFormat, error) {
 		}
 		// Pushpin allows 0-999; Go's HTTP server cannot write a status
 		// below 100, so gripd refuses those here rather than fail later.
-		if code < 100 || code > 999 {
+		// A 1xx is not an answer at all (101 would claim a protocol
+		// switch on the client's connection).
+		if code < 200 || code > 999 {
 			return nil, fmt.Errorf("%s contains 'code' with invalid value", owner)
 		}
 		f.Code = int(code)
@@ -270,6 +294,9 @@ func parseHTTPResponse(raw json.RawMessage) (*HTTPResponseFormat, error) {
 // parsePublishedHeaders reads the headers of an http-response: either an object of
 // strings or a list of [name, value] pairs (the list keeps repeated names).
 func parsePublishedHeaders(owner string, raw json.RawMessage) (http.Header, error) {
+	if err := checkCount(raw, MaxPublishedHeaders, owner, "headers", "headers"); err != nil {
+		return nil, err
+	}
 	h := http.Header{}
 	switch jsonKind(raw) {
 	case '{':
@@ -316,15 +343,32 @@ func parsePublishedHeaders(owner string, raw json.RawMessage) (http.Header, erro
 // wire. Pushpin passes anything on; a name with a space or a value with a
 // line break would corrupt the response gripd writes, so gripd refuses
 // them here, where the publisher still gets told.
+//
+// Control bytes (other than tab) are refused in values, and so are the
+// hop-by-hop headers, which describe one connection, not the answer: a
+// published "Connection: close" or "Transfer-Encoding" would speak for
+// gripd's connection with the client.
 func addPublishedHeader(h http.Header, name, value string) error {
 	if !isHeaderToken(name) {
 		return fmt.Errorf("headers contains invalid name '%s'", name)
 	}
-	if strings.ContainsAny(value, "\r\n\x00") {
-		return fmt.Errorf("headers contains '%s' with invalid value", name)
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return fmt.Errorf("headers contains '%s' with invalid value", name)
+		}
+	}
+	if hopByHopHeaders[http.CanonicalHeaderKey(name)] {
+		return fmt.Errorf("headers contains hop-by-hop header '%s'", name)
 	}
 	h.Add(name, value)
 	return nil
+}
+
+// hopByHopHeaders are the connection-specific headers of RFC 9110 7.6.1
+// (and Keep-Alive and Proxy-Connection, which older peers send).
+var hopByHopHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Te": true,
+	"Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
 }
 
 // isHeaderToken reports whether name is an HTTP token (RFC 9110 5.1).
@@ -345,6 +389,9 @@ func isHeaderToken(name string) bool {
 // parseHTTPStream reads an "http-stream" format: content for open streams.
 func parseHTTPStream(raw json.RawMessage) (*HTTPStreamFormat, error) {
 	const owner = "'http-stream'"
+	if err := checkCount(raw, maxObjectKeys, owner, "", "keys"); err != nil {
+		return nil, err
+	}
 	obj, ok := decodeObject(raw)
 	if !ok {
 		return nil, fmt.Errorf("%s is not an object", owner)
@@ -377,6 +424,9 @@ func parseHTTPStream(raw json.RawMessage) (*HTTPStreamFormat, error) {
 // pushpin-publish --hint does, is not refused.
 func parseWSMessage(raw json.RawMessage) (*WSMessageFormat, error) {
 	const owner = "'ws-message'"
+	if err := checkCount(raw, maxObjectKeys, owner, "", "keys"); err != nil {
+		return nil, err
+	}
 	obj, ok := decodeObject(raw)
 	if !ok {
 		return nil, fmt.Errorf("%s is not an object", owner)
@@ -397,14 +447,18 @@ func parseWSMessage(raw json.RawMessage) (*WSMessageFormat, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s contains 'code' with wrong type", owner)
 			}
-			// A close code travels in two bytes.
-			if code < 0 || code > math.MaxUint16 {
+			if !sendableCloseCode(code) {
 				return nil, fmt.Errorf("%s contains 'code' with invalid value", owner)
 			}
 			f.Code = int(code)
 		}
 		if f.Reason, _, err = obj.optString(owner, "reason"); err != nil {
 			return nil, err
+		}
+		// A close frame's payload is at most 125 bytes, two of them the
+		// code.
+		if len(f.Reason) > maxCloseReason {
+			return nil, fmt.Errorf("%s contains 'reason' longer than %d bytes", owner, maxCloseReason)
 		}
 		return f, nil
 	}
@@ -439,6 +493,23 @@ func parseWSMessage(raw json.RawMessage) (*WSMessageFormat, error) {
 	return f, nil
 }
 
+// maxCloseReason is the longest reason a WebSocket close frame carries.
+const maxCloseReason = 123
+
+// sendableCloseCode reports whether a WebSocket close frame may carry
+// code (RFC 6455 7.4): 1000-4999, except 1004 (reserved), 1005 (no code),
+// 1006 (closed without a frame) and 1015 (TLS failure), which only
+// describe a close and must not be sent.
+func sendableCloseCode(code int64) bool {
+	switch {
+	case code < 1000 || code > 4999:
+		return false
+	case code == 1004 || code == 1005 || code == 1006 || code == 1015:
+		return false
+	}
+	return true
+}
+
 // parseFormatAction reads a format's "action" (send when absent) and checks that
 // this format can carry it.
 func parseFormatAction(obj jsonObject, owner string, allowed ...Action) (Action, error) {
@@ -463,16 +534,33 @@ func checkContentFilters(obj jsonObject, owner string) error {
 	if !ok {
 		return nil
 	}
-	var list []json.RawMessage
-	if jsonKind(v) != '[' || json.Unmarshal(v, &list) != nil {
+	if jsonKind(v) != '[' {
 		return fmt.Errorf("%s contains 'content-filters' with wrong type", owner)
 	}
-	for _, e := range list {
-		if _, ok := decodeString(e); !ok {
-			return errors.New("content-filters contains element with wrong type")
-		}
+	if err := checkCount(v, MaxContentFilters, owner, "content-filters", "filters"); err != nil {
+		return err
+	}
+	// Only checked, never used: the elements are not decoded.
+	if !elementsAreStrings(v) {
+		return errors.New("content-filters contains element with wrong type")
 	}
 	return nil
+}
+
+// checkCount refuses an array or object (raw) of more than max elements,
+// counted without decoding it (publishlimits.go). The message names the
+// object, the key it is at ("" for the object itself) and what it counts.
+func checkCount(raw json.RawMessage, max int, owner, key, what string) error {
+	if k := jsonKind(raw); k != '[' && k != '{' {
+		return nil // the caller reports the wrong type
+	}
+	if countElements(raw, max) <= max {
+		return nil
+	}
+	if key == "" {
+		return fmt.Errorf("%s has more than %d %s", owner, max, what)
+	}
+	return fmt.Errorf("%s contains '%s' with more than %d %s", owner, key, max, what)
 }
 
 // jsonObject is a decoded JSON object whose values are left raw, so each can
@@ -556,13 +644,41 @@ func (o jsonObject) content(owner string) (content []byte, from string, err erro
 	return []byte(s), "content", nil
 }
 
-// decodeString decodes raw when it is a JSON string.
+// decodeString decodes raw when it is a JSON string. A string without
+// escapes (most are) is taken as it is, without the decoder's
+// allocations.
 func decodeString(raw json.RawMessage) (string, bool) {
+	if jsonKind(raw) != '"' {
+		return "", false
+	}
+	if plain, ok := plainJSONString(raw); ok {
+		return plain, true
+	}
 	var s string
-	if jsonKind(raw) != '"' || json.Unmarshal(raw, &s) != nil {
+	if json.Unmarshal(raw, &s) != nil {
 		return "", false
 	}
 	return s, true
+}
+
+// plainJSONString returns the contents of raw, a JSON string, when it
+// needs no decoding: no escapes, no control bytes, valid UTF-8 (which the
+// decoder would change to U+FFFD).
+func plainJSONString(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	for _, c := range inner {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return "", false
+		}
+	}
+	if !utf8.Valid(inner) {
+		return "", false
+	}
+	return string(inner), true
 }
 
 // parseWholeNumber reads a whole number given as a JSON number or, as Pushpin also

@@ -132,6 +132,29 @@ func TestParsePublishErrors(t *testing.T) {
 		{"ws close code too big", `{"items": [{"channel": "c", "ws-message": {"action": "close", "code": 70000}}]}`,
 			"Invalid format: 'ws-message' contains 'code' with invalid value", 0},
 
+		// What cannot go on the client's connection as published (a
+		// hostile or buggy publisher).
+		{"header value with a control byte", `{"items": [{"channel": "c", "http-response": {"headers": {"X-A": "b\u0001"}, "body": ""}}]}`,
+			"Invalid format: headers contains 'X-A' with invalid value", 0},
+		{"header value with DEL", `{"items": [{"channel": "c", "http-response": {"headers": {"X-A": "b\u007f"}, "body": ""}}]}`,
+			"Invalid format: headers contains 'X-A' with invalid value", 0},
+		{"hop-by-hop Connection", `{"items": [{"channel": "c", "http-response": {"headers": {"Connection": "close"}, "body": ""}}]}`,
+			"Invalid format: headers contains hop-by-hop header 'Connection'", 0},
+		{"hop-by-hop upgrade", `{"items": [{"channel": "c", "http-response": {"headers": [["upgrade", "h2c"]], "body": ""}}]}`,
+			"Invalid format: headers contains hop-by-hop header 'upgrade'", 0},
+		{"hop-by-hop Keep-Alive", `{"items": [{"channel": "c", "http-response": {"headers": {"Keep-Alive": "timeout=5"}, "body": ""}}]}`,
+			"Invalid format: headers contains hop-by-hop header 'Keep-Alive'", 0},
+		{"hop-by-hop Trailer", `{"items": [{"channel": "c", "http-response": {"headers": {"Trailer": "X"}, "body": ""}}]}`,
+			"Invalid format: headers contains hop-by-hop header 'Trailer'", 0},
+		{"code 101", `{"items": [{"channel": "c", "http-response": {"code": 101, "body": ""}}]}`,
+			"Invalid format: 'http-response' contains 'code' with invalid value", 0},
+		{"ws close code 1006", `{"items": [{"channel": "c", "ws-message": {"action": "close", "code": 1006}}]}`,
+			"Invalid format: 'ws-message' contains 'code' with invalid value", 0},
+		{"ws close code 65535", `{"items": [{"channel": "c", "ws-message": {"action": "close", "code": 65535}}]}`,
+			"Invalid format: 'ws-message' contains 'code' with invalid value", 0},
+		{"ws close reason over 123 bytes", `{"items": [{"channel": "c", "ws-message": {"action": "close", "code": 1000, "reason": "` + strings.Repeat("r", 124) + `"}}]}`,
+			"Invalid format: 'ws-message' contains 'reason' longer than 123 bytes", 0},
+
 		// All or nothing: the second item is at fault, the first is fine.
 		{"second item bad", `{"items": [{"channel": "a", "http-stream": {"content": "x"}}, {"channel": "b", "http-stream": {}}]}`,
 			"Invalid format: 'http-stream' does not contain 'content' or 'content-bin'", 1},

@@ -7,6 +7,13 @@
 // (and counted) rather than allowed to hold up the others or grow memory
 // without bound.
 //
+// A held HTTP/1.1 stream is parked (parked.go): taken off the HTTP server
+// and kept by the hub with no goroutine of its own. One writer per CPU
+// (writers.go) writes to the parked streams that have something to send,
+// each in one write of every item waiting for it (wire.go), so that under
+// load items share writes rather than queueing for a write each; one
+// epoll set (watch.go) notices their clients leaving.
+//
 // Delivery is sequenced per channel (sequencer.go: an item waits for its
 // prev-id's item, a repeated id is dropped), and each connection follows
 // its own prev-id chain and filters as it takes items (take.go), telling

@@ -182,26 +182,21 @@ func (p *parkedStream) collect(w *wire) (closing, ok bool) {
 		return false, false
 	}
 	wrote := false
-drain:
-	for !closing {
-		select {
-		case it := <-p.sub.queue:
-			// A parked stream has no next link: it is not recoverable, so
-			// Take never says Recover.
-			v, content := p.sub.Take(it)
-			if v != Send {
-				continue
-			}
-			if it.HTTPStream.Action == grip.ActionClose {
-				closing = true
-				break
-			}
-			if len(content) > 0 {
-				w.chunk(content)
-				wrote = true
-			}
-		default:
-			break drain
+	// Only the stream's writer takes from the queue, so what is there now
+	// can be taken without waiting; what comes meanwhile wakes the stream
+	// again.
+	for n := len(p.sub.queue); n > 0 && !closing; n-- {
+		it := <-p.sub.queue
+		// A parked stream has no next link: it is not recoverable, so Take
+		// never says Recover.
+		v, content := p.sub.Take(it)
+		switch {
+		case v != Send:
+		case it.HTTPStream.Action == grip.ActionClose:
+			closing = true
+		case len(content) > 0:
+			w.chunk(content)
+			wrote = true
 		}
 	}
 	if !closing {

@@ -64,7 +64,8 @@ type Subscriber struct {
 
 	endOnce sync.Once
 	done    chan struct{}
-	err     error // set before done is closed
+	ended   atomic.Bool // set with err, just before done is closed
+	err     error       // set before done is closed
 }
 
 // Kind reports what the subscriber is.
@@ -93,12 +94,11 @@ func (s *Subscriber) Done() <-chan struct{} { return s.done }
 
 // Err is ErrSlow or ErrClosed once Done is closed, else nil.
 func (s *Subscriber) Err() error {
-	select {
-	case <-s.done:
-		return s.err
-	default:
+	// A flag rather than a look at done: writers ask for every write.
+	if !s.ended.Load() {
 		return nil
 	}
+	return s.err
 }
 
 // end closes done once, recording why.
@@ -106,6 +106,7 @@ func (s *Subscriber) end(err error) bool {
 	ended := false
 	s.endOnce.Do(func() {
 		s.err = err
+		s.ended.Store(true)
 		close(s.done)
 		ended = true
 	})

@@ -47,6 +47,7 @@ type writerShard struct {
 	sent    int
 	werr    error
 	writeFn func(fd uintptr) bool // writeFD, bound once
+	runFn   func()                // run, bound once: `go sh.run()` would allocate a closure each time
 }
 
 // streamWriters are the hub's writers.
@@ -60,6 +61,7 @@ func (w *streamWriters) init() {
 	w.shards = make([]writerShard, runtime.GOMAXPROCS(0))
 	for i := range w.shards {
 		w.shards[i].writeFn = w.shards[i].writeFD
+		w.shards[i].runFn = w.shards[i].run
 	}
 }
 
@@ -101,7 +103,7 @@ func (sh *writerShard) push(p *parkedStream) {
 	sh.running = true
 	sh.mu.Unlock()
 	if start {
-		go sh.run()
+		go sh.runFn()
 	}
 }
 

@@ -45,13 +45,13 @@ func requireBrowser(t *testing.T) {
 	}
 	requireNode(t)
 	if _, err := os.Stat(filepath.Join("node_modules", "playwright-core", "package.json")); err != nil {
-		t.Fatalf("integration/node_modules/playwright-core is missing: run `npm ci` in integration/ before `go test` " +
+		t.Fatalf("integration/node_modules/playwright-core is missing: `make test-deps` (or `npm ci` in integration/) installs it " +
 			"(or set GRIPD_SKIP_BROWSER=1 to skip the browser tests)")
 	}
 	p := chromiumPath()
 	if st, err := os.Stat(p); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
 		t.Fatalf("Chromium is not at %s (%v). The browser tests drive Debian's chromium package: "+
-			"`apt-get install -y --no-install-recommends chromium` (.ci/run does it), or set GRIPD_CHROMIUM=/path/to/chromium, "+
+			"`apt-get install -y --no-install-recommends chromium` (`make test-deps` does it as root), or set GRIPD_CHROMIUM=/path/to/chromium, "+
 			"or GRIPD_SKIP_BROWSER=1 to skip them", p, err)
 	}
 }
@@ -174,7 +174,8 @@ func requirePNG(t *testing.T, path string) {
 
 // Two windows of the demo exchange messages, over each transport in turn;
 // both show both messages, from the right sender and transport; closing
-// them leaves no held connection in gripd.
+// them leaves no held connection in gripd. On a phone (390 px) the page
+// fits the screen, Send on it, and what is sent there arrives.
 func TestBrowserChat(t *testing.T) {
 	requireBrowser(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*browserBudget)
@@ -187,6 +188,10 @@ func TestBrowserChat(t *testing.T) {
 			requirePNG(t, filepath.Join(out, "chat-"+transport+".png"))
 		})
 	}
+	t.Run("phone", func(t *testing.T) {
+		runBrowser(t, ctx, d, out, "phone")
+		requirePNG(t, filepath.Join(out, "chat-phone.png"))
+	})
 }
 
 // The status page counts the demo's windows as they open (by kind) and

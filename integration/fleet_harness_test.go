@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -120,10 +121,41 @@ func buildNATSServer(t *testing.T) string {
 	return out
 }
 
-// startNATS starts nats-server on port and waits until it accepts TCP.
+// The fleet's NATS asks for credentials, as docs/security.md says a fleet
+// should: the gripd instances log in as fleetNATSUser (everything gripd
+// needs), the test's publisher as fleetPublisher (publish bodies and
+// items, read the answers, nothing else).
+const (
+	fleetNATSUser      = "gripd"
+	fleetNATSPassword  = "fleet-instance-secret"
+	fleetPublisher     = "publisher"
+	fleetPublisherPass = "fleet-publisher-secret"
+)
+
+// fleetNATSConfig is nats-server's configuration for the fleet test.
+func fleetNATSConfig(port int) string {
+	return fmt.Sprintf(`listen: "127.0.0.1:%d"
+authorization {
+  users: [
+    {user: %q, password: %q}
+    {user: %q, password: %q, permissions: {
+      publish: {allow: ["gripd.publish", "gripd.ch.>"]}
+      subscribe: {allow: ["_INBOX.>"]}
+    }}
+  ]
+}
+`, port, fleetNATSUser, fleetNATSPassword, fleetPublisher, fleetPublisherPass)
+}
+
+// startNATS starts nats-server on port, with fleetNATSConfig, and waits
+// until it accepts TCP.
 func startNATS(t *testing.T, ctx context.Context, bin string, port, run int) *fleetProc {
 	t.Helper()
-	p := startFleetProc(t, fmt.Sprintf("nats-server (run %d)", run), bin, "-a", "127.0.0.1", "-p", strconv.Itoa(port))
+	conf := filepath.Join(t.TempDir(), "nats-server.conf")
+	if err := os.WriteFile(conf, []byte(fleetNATSConfig(port)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startFleetProc(t, fmt.Sprintf("nats-server (run %d)", run), bin, "-c", conf)
 	waitUntil(t, ctx, 15*time.Second, "nats-server to accept connections on port "+strconv.Itoa(port), func() (bool, string) {
 		if p.exited() {
 			t.Fatalf("nats-server exited during start-up: %v\n%s", p.waitErr, p.out.String())

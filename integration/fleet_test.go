@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -83,6 +84,16 @@ func TestFleet(t *testing.T) {
 	t.Cleanup(f.pubHTTP.CloseIdleConnections)
 	var proxies []string
 	h := &harness{t: t, ctx: ctx, client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
+	// The instances log in with nats.user and nats.password (from a file)
+	// in their configuration file; everything else comes from flags.
+	natsPass := filepath.Join(t.TempDir(), "nats.pass")
+	if err := os.WriteFile(natsPass, []byte(fleetNATSPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gripdConf := filepath.Join(t.TempDir(), "gripd.yaml")
+	if err := os.WriteFile(gripdConf, []byte(fmt.Sprintf("nats:\n  user: %s\n  password: \"file:%s\"\n", fleetNATSUser, natsPass)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for i := range fleetInstances {
 		listenPort, controlPort := freePort(t), freePort(t)
 		proxies = append(proxies, fmt.Sprintf("http://127.0.0.1:%d", listenPort))
@@ -91,6 +102,7 @@ func TestFleet(t *testing.T) {
 			"--listen", fmt.Sprintf("127.0.0.1:%d", listenPort),
 			"--control-listen", fmt.Sprintf("127.0.0.1:%d", controlPort),
 			"--admin-listen", "off",
+			"--config", gripdConf,
 			"--route", "* "+backend,
 			"--nats", natsURL,
 			"--log-level", lvl))
@@ -107,7 +119,13 @@ func TestFleet(t *testing.T) {
 		})
 	}
 
-	nc, err := nats.Connect(natsURL, nats.Name("gripd fleet test"), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	// Without credentials NATS lets nobody in.
+	if anon, err := nats.Connect(natsURL); err == nil {
+		anon.Close()
+		t.Fatalf("a client without credentials connected to the fleet's NATS")
+	}
+	nc, err := nats.Connect(natsURL, nats.Name("gripd fleet test"), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond),
+		nats.UserInfo(fleetPublisher, fleetPublisherPass))
 	if err != nil {
 		t.Fatalf("connecting the test's publisher to %s: %v", natsURL, err)
 	}

@@ -94,11 +94,11 @@ func requireNode(t *testing.T) {
 	}
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Fatalf("node is not on PATH (%v). These tests need Node >= 20 and the packages pinned in integration/package-lock.json: "+
-			"install Node and npm, then run `npm ci` in integration/ (or set GRIPD_SKIP_NODE=1 to skip them)", err)
+			"`make test-deps` installs them (or install Node and npm, then run `npm ci` in integration/), or set GRIPD_SKIP_NODE=1 to skip them", err)
 	}
 	for _, p := range []string{"@fanoutio/grip", "@fanoutio/serve-grip"} {
 		if _, err := os.Stat(filepath.Join("node_modules", filepath.FromSlash(p), "package.json")); err != nil {
-			t.Fatalf("integration/node_modules/%s is missing: run `npm ci` in integration/ before `go test` "+
+			t.Fatalf("integration/node_modules/%s is missing: `make test-deps` (or `npm ci` in integration/) installs it "+
 				"(or set GRIPD_SKIP_NODE=1 to skip these tests)", p)
 		}
 	}

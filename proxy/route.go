@@ -21,8 +21,8 @@ const (
 // Route is one entry of the route table: which requests it takes, how it
 // rewrites them, and where it sends them.
 type Route struct {
-	// ID names the route in logs and metrics. Default: "host,path_prefix"
-	// with "*" for unset parts, as Pushpin builds it.
+	// ID names the route in logs and metrics. Default: DefaultRouteID,
+	// "host,path_prefix" ("*" for any host, no ",path_prefix" without one).
 	ID string
 	// Host is the exact request host (without port) this route is for; ""
 	// or "*" means any host. Host-specific routes always win over "*".

@@ -74,17 +74,19 @@ func ParseRouteLine(line string) (Route, error) {
 	return route, nil
 }
 
-// DefaultRouteID is the ID of a route that was not given one:
-// "host,path_prefix" with "*" for an unset part, e.g. "example.com,/api/"
-// or "*,*". It is a shorter form of Pushpin's "domain,proto,ssl,path_beg"
-// (gripd has no proto or ssl conditions), readable in logs, and unique
-// because the route table rejects two routes with the same host and prefix.
+// DefaultRouteID is the ID of a route that was not given one: the host
+// ("*" for any host), then a comma and the path prefix when there is
+// one: "*" for the catch-all route, "example.com", "*,/api/",
+// "example.com,/api/". It is a shorter form of Pushpin's
+// "domain,proto,ssl,path_beg" (gripd has no proto or ssl conditions),
+// readable in logs, and unique because the route table rejects two routes
+// with the same host and prefix (a host has no comma).
 func DefaultRouteID(host, pathPrefix string) string {
 	if host == "" {
 		host = "*"
 	}
 	if pathPrefix == "" {
-		pathPrefix = "*"
+		return host
 	}
 	return host + "," + pathPrefix
 }

@@ -33,7 +33,7 @@ func TestParseRouteLine(t *testing.T) {
 			name: "any host, one target",
 			line: "* localhost:8000",
 			want: func(t *testing.T) Route {
-				return Route{ID: "*,*", Host: "*", Balance: BalanceFailover,
+				return Route{ID: "*", Host: "*", Balance: BalanceFailover,
 					Backends: []Backend{backend(t, "http://localhost:8000")}}
 			},
 		},
@@ -41,7 +41,7 @@ func TestParseRouteLine(t *testing.T) {
 			name: "exact host with comment and extra spaces",
 			line: "  example.com   127.0.0.1:80   # the main site",
 			want: func(t *testing.T) Route {
-				return Route{ID: "example.com,*", Host: "example.com", Balance: BalanceFailover,
+				return Route{ID: "example.com", Host: "example.com", Balance: BalanceFailover,
 					Backends: []Backend{backend(t, "http://127.0.0.1:80")}}
 			},
 		},
@@ -49,7 +49,7 @@ func TestParseRouteLine(t *testing.T) {
 			name: "tabs separate sections",
 			line: "*\tlocalhost:8000",
 			want: func(t *testing.T) Route {
-				return Route{ID: "*,*", Host: "*", Balance: BalanceFailover,
+				return Route{ID: "*", Host: "*", Balance: BalanceFailover,
 					Backends: []Backend{backend(t, "http://localhost:8000")}}
 			},
 		},
@@ -57,7 +57,7 @@ func TestParseRouteLine(t *testing.T) {
 			name: "trailing line ending is ignored",
 			line: "* localhost:8000\r\n",
 			want: func(t *testing.T) Route {
-				return Route{ID: "*,*", Host: "*", Balance: BalanceFailover,
+				return Route{ID: "*", Host: "*", Balance: BalanceFailover,
 					Backends: []Backend{backend(t, "http://localhost:8000")}}
 			},
 		},
@@ -65,7 +65,7 @@ func TestParseRouteLine(t *testing.T) {
 			name: "bracketed IPv6 condition is stored bare",
 			line: "[::1] localhost:8000",
 			want: func(t *testing.T) Route {
-				return Route{ID: "::1,*", Host: "::1", Balance: BalanceFailover,
+				return Route{ID: "::1", Host: "::1", Balance: BalanceFailover,
 					Backends: []Backend{backend(t, "http://localhost:8000")}}
 			},
 		},
@@ -113,7 +113,7 @@ func TestParseRouteLine(t *testing.T) {
 			name: "sig_iss and literal sig_key",
 			line: "*,sig_iss=me,sig_key=s3cret localhost:8000",
 			want: func(t *testing.T) Route {
-				return Route{ID: "*,*", Host: "*", SigIss: "me", SigKey: []byte("s3cret"),
+				return Route{ID: "*", Host: "*", SigIss: "me", SigKey: []byte("s3cret"),
 					Balance: BalanceFailover, Backends: []Backend{backend(t, "http://localhost:8000")}}
 			},
 		},
@@ -121,7 +121,7 @@ func TestParseRouteLine(t *testing.T) {
 			name: "base64 sig_key",
 			line: "*,sig_key=base64:aGVsbG8= localhost:8000",
 			want: func(t *testing.T) Route {
-				return Route{ID: "*,*", Host: "*", SigKey: []byte("hello"),
+				return Route{ID: "*", Host: "*", SigKey: []byte("hello"),
 					Balance: BalanceFailover, Backends: []Backend{backend(t, "http://localhost:8000")}}
 			},
 		},
@@ -129,7 +129,7 @@ func TestParseRouteLine(t *testing.T) {
 			name: "no_grip",
 			line: "*,no_grip localhost:8000",
 			want: func(t *testing.T) Route {
-				return Route{ID: "*,*", Host: "*", NoGrip: true,
+				return Route{ID: "*", Host: "*", NoGrip: true,
 					Balance: BalanceFailover, Backends: []Backend{backend(t, "http://localhost:8000")}}
 			},
 		},
@@ -137,7 +137,7 @@ func TestParseRouteLine(t *testing.T) {
 			name: "aco",
 			line: "*,aco,no_grip localhost:8000",
 			want: func(t *testing.T) Route {
-				return Route{ID: "*,*", Host: "*", AutoCrossOrigin: true, NoGrip: true,
+				return Route{ID: "*", Host: "*", AutoCrossOrigin: true, NoGrip: true,
 					Balance: BalanceFailover, Backends: []Backend{backend(t, "http://localhost:8000")}}
 			},
 		},
@@ -145,7 +145,7 @@ func TestParseRouteLine(t *testing.T) {
 			name: "headers: set, quoted with spaces and comma, remove",
 			line: `*,header=X-Env:prod,header="X-Note: a b, c",header=X-Remove: localhost:8000`,
 			want: func(t *testing.T) Route {
-				return Route{ID: "*,*", Host: "*", Balance: BalanceFailover,
+				return Route{ID: "*", Host: "*", Balance: BalanceFailover,
 					SetHeaders: http.Header{
 						"X-Env":    {"prod"},
 						"X-Note":   {"a b, c"},
@@ -158,7 +158,7 @@ func TestParseRouteLine(t *testing.T) {
 			name: "repeated header: last one wins",
 			line: "*,header=X-A:1,header=x-a:2 localhost:8000",
 			want: func(t *testing.T) Route {
-				return Route{ID: "*,*", Host: "*", Balance: BalanceFailover,
+				return Route{ID: "*", Host: "*", Balance: BalanceFailover,
 					SetHeaders: http.Header{"X-A": {"2"}},
 					Backends:   []Backend{backend(t, "http://localhost:8000")}}
 			},
@@ -179,7 +179,7 @@ func TestParseRouteLine(t *testing.T) {
 				b.Insecure = true
 				b.HostHeader = "api.example.com"
 				b.OverHTTP = true
-				return Route{ID: "*,*", Host: "*", Balance: BalanceFailover, Backends: []Backend{b}}
+				return Route{ID: "*", Host: "*", Balance: BalanceFailover, Backends: []Backend{b}}
 			},
 		},
 		{
@@ -188,14 +188,14 @@ func TestParseRouteLine(t *testing.T) {
 			want: func(t *testing.T) Route {
 				b := backend(t, "http://localhost:8000")
 				b.HostHeader = "example.com:8443"
-				return Route{ID: "*,*", Host: "*", Balance: BalanceFailover, Backends: []Backend{b}}
+				return Route{ID: "*", Host: "*", Balance: BalanceFailover, Backends: []Backend{b}}
 			},
 		},
 		{
 			name: "IPv6 target and several targets fail over in order",
 			line: "* [::1]:8000 10.0.0.2:8000,ssl",
 			want: func(t *testing.T) Route {
-				return Route{ID: "*,*", Host: "*", Balance: BalanceFailover, Backends: []Backend{
+				return Route{ID: "*", Host: "*", Balance: BalanceFailover, Backends: []Backend{
 					backend(t, "http://[::1]:8000"),
 					backend(t, "https://10.0.0.2:8000"),
 				}}
@@ -324,9 +324,9 @@ func TestParseRouteLineErrors(t *testing.T) {
 
 func TestDefaultRouteID(t *testing.T) {
 	tests := []struct{ host, prefix, want string }{
-		{"", "", "*,*"},
-		{"*", "", "*,*"},
-		{"example.com", "", "example.com,*"},
+		{"", "", "*"},
+		{"*", "", "*"},
+		{"example.com", "", "example.com"},
 		{"", "/api/", "*,/api/"},
 		{"example.com", "/api/", "example.com,/api/"},
 	}

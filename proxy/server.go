@@ -240,8 +240,15 @@ func stateFrom(ctx context.Context) *requestState {
 	return ctx.Value(stateKey{}).(*requestState)
 }
 
-func (st *requestState) logDial(host string, err error) {
-	st.log.Warn().Str("route", st.route.ID).Str("backend", host).Err(err).Msg("backend refused the connection; trying the next")
+// logDial logs a backend that refused the connection. Only when another
+// backend is left to try does the line say so: a route's only (or last)
+// backend failing ends in a 502, logged as "no backend reachable".
+func (st *requestState) logDial(host string, err error, another bool) {
+	msg := "backend refused the connection"
+	if another {
+		msg += "; trying the next"
+	}
+	st.log.Warn().Str("route", st.route.ID).Str("backend", host).Err(err).Msg(msg)
 }
 
 // ServeHTTP routes, forwards and logs one client request.

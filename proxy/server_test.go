@@ -267,18 +267,34 @@ func closedPortURL(t *testing.T) string {
 	return "http://" + addr
 }
 
+// A refused connection moves on to the next backend, and the log says so
+// only when there is a next one: a route whose only backend is down logs
+// the refusal and "no backend reachable", and answers 502.
 func TestFailoverAndAllDown(t *testing.T) {
 	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "second") })
-	f := newFixture(t, []string{closedPortURL(t), b.URL}, fixtureOpts{})
+	var logs logBuffer
+	f := newFixture(t, []string{closedPortURL(t), b.URL}, fixtureOpts{log: &logs})
 	for range 3 {
 		if body := readAll(t, get(t, f.proxy.URL+"/", nil)); body != "second" {
 			t.Fatalf("got %q", body)
 		}
 	}
-	down := newFixture(t, []string{closedPortURL(t)}, fixtureOpts{})
+	if !strings.Contains(logs.String(), `"message":"backend refused the connection; trying the next"`) {
+		t.Errorf("a refusal with a second backend left does not say it tries the next:\n%s", logs.String())
+	}
+
+	var downLogs logBuffer
+	down := newFixture(t, []string{closedPortURL(t)}, fixtureOpts{log: &downLogs})
 	resp := get(t, down.proxy.URL+"/", nil)
 	if body := readAll(t, resp); resp.StatusCode != http.StatusBadGateway || body != "Error while proxying to origin.\n" {
 		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	out := downLogs.String()
+	if !strings.Contains(out, `"message":"backend refused the connection"`) || !strings.Contains(out, `"message":"no backend reachable"`) {
+		t.Errorf("the only backend's refusal is not logged as such:\n%s", out)
+	}
+	if strings.Contains(out, "trying the next") {
+		t.Errorf("the only backend's refusal says it tries the next:\n%s", out)
 	}
 }
 

@@ -132,7 +132,7 @@ func (f *failover) roundTrip(req *http.Request, st *requestState) (*http.Respons
 	var lastErr error
 	clients := f.clients.Load()
 	clientHost := req.Host
-	for _, b := range backends {
+	for i, b := range backends {
 		req.URL.Scheme = b.URL.Scheme
 		req.URL.Host = b.URL.Host
 		req.Host = clientHost
@@ -152,7 +152,7 @@ func (f *failover) roundTrip(req *http.Request, st *requestState) (*http.Respons
 			break // the request may have reached the backend: never send it twice
 		}
 		f.state(b.URL.Host).downUntil.Store(time.Now().Add(backendDownFor).UnixNano())
-		st.logDial(b.URL.Host, err)
+		st.logDial(b.URL.Host, err, i < len(backends)-1)
 	}
 	if isDialError(lastErr) {
 		return nil, errors.Join(errNoBackend, lastErr)

@@ -483,7 +483,10 @@ func TestWebSocketManyClients(t *testing.T) {
 	b := newWSBackend(t, gripEcho(gripOpen(wsControl(`{"type":"subscribe","channel":"many"}`)), nil))
 	f := newWSFixture(t, b, Route{})
 	srv := f.proxy.Config.Handler.(*Server)
-	ctx := testCtx(t)
+	// Not testCtx's 10 s: a thousand handshakes under -race on a busy
+	// machine can take longer than that (the waits below bound each step).
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
 	before := runtime.NumGoroutine()
 
 	conns := make([]*websocket.Conn, n)

@@ -15,4 +15,16 @@ type Auth struct {
 	// Default none. With both JWTKey and Basic set, either is accepted.
 	Username string
 	Password string
+	// AllowBrowsers, with no credentials configured, lets requests from
+	// web pages through. Default false: while the API is open, a request
+	// that carries a browser's Origin header, or Sec-Fetch-Site other
+	// than "none", is refused with 403, so a page a user visits cannot
+	// publish through a control API it reaches (see
+	// ControlAPI.fromBrowser). Publishers (GRIP libraries, curl, gripd
+	// publish) send neither header.
+	AllowBrowsers bool
+	// RequireExp, with JWTKey, refuses tokens without an exp claim: a
+	// token that never expires is good for ever once leaked. Default
+	// false, as Pushpin accepts them.
+	RequireExp bool
 }

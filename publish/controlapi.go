@@ -23,6 +23,10 @@ const DefaultMaxBodyBytes = 1_000_000
 // a fully loaded instance takes to write to 10,000 streams.
 const DefaultMaxDeliveryLag = 2 * time.Second
 
+// DefaultBodyTimeout is how long a publisher may take to send a publish
+// body: publishers are backends near gripd, and 1 MB in 10 s is 100 kB/s.
+const DefaultBodyTimeout = 10 * time.Second
+
 // ControlConfig configures the HTTP control API.
 type ControlConfig struct {
 	// Auth is the authentication POST /publish/ requires. Default: none,
@@ -32,6 +36,10 @@ type ControlConfig struct {
 	// answered 400 "Request body too large.". Default (0):
 	// DefaultMaxBodyBytes, 1,000,000, as in Pushpin.
 	MaxBodyBytes int64
+	// BodyTimeout bounds reading a request body; a slower publisher is
+	// answered 400 "Failed to read request body." Default (0):
+	// DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// Lag, when set, reports how far delivery runs behind (the hub's
 	// DeliveryLag). While it is over MaxLag a publish is refused with 503
 	// and Retry-After, so that an instance offered more than it can write
@@ -60,6 +68,7 @@ type ControlAPI struct {
 
 	ok, badRequest, unauthorized, failed, behind atomic.Int64 // see PublishStats
 	maxLag                                       atomic.Int64 // see SetMaxLag
+	bodyTimeout                                  atomic.Int64 // see SetBodyTimeout
 	lastBehindLog                                atomic.Int64 // unix ns of the last "behind" warning
 }
 
@@ -87,7 +96,28 @@ func NewControlAPI(cfg ControlConfig, broker Broker, log zerolog.Logger) *Contro
 	c := &ControlAPI{cfg: cfg, broker: broker, log: log}
 	c.SetAuth(cfg.Auth)
 	c.SetMaxLag(cfg.MaxLag)
+	c.SetBodyTimeout(cfg.BodyTimeout)
 	return c
+}
+
+// SetBodyTimeout changes ControlConfig.BodyTimeout (a reload); 0 or less
+// means DefaultBodyTimeout.
+func (c *ControlAPI) SetBodyTimeout(d time.Duration) {
+	if d <= 0 {
+		d = DefaultBodyTimeout
+	}
+	c.bodyTimeout.Store(int64(d))
+}
+
+// readBody reads a request body of at most max bytes within the body
+// timeout. The connection's read deadline is set for it (where the
+// ResponseWriter allows, as net/http's does) and cleared afterwards.
+func (c *ControlAPI) readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	if err := rc.SetReadDeadline(time.Now().Add(time.Duration(c.bodyTimeout.Load()))); err == nil {
+		defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+	}
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, max))
 }
 
 // SetMaxLag changes ControlConfig.MaxLag (a reload); 0 or less turns the
@@ -112,6 +142,9 @@ func (c *ControlAPI) SetAuth(a Auth) {
 		// HS256 only, as the GRIP libraries sign. jwt checks exp (and nbf)
 		// whenever the token carries them.
 		opts := []jwt.ParserOption{jwt.WithValidMethods([]string{"HS256"})}
+		if a.RequireExp {
+			opts = append(opts, jwt.WithExpirationRequired())
+		}
 		if a.JWTIss != "" {
 			opts = append(opts, jwt.WithIssuer(a.JWTIss))
 		}
@@ -158,6 +191,10 @@ func (c *ControlAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // servePublish handles /publish/: auth, method, body, parse, broker.
 func (c *ControlAPI) servePublish(w http.ResponseWriter, r *http.Request, asJSON bool) {
+	if c.fromBrowser(r) {
+		c.refuseBrowser(w, r)
+		return
+	}
 	if !c.authorized(r) {
 		c.challenge(w)
 		return
@@ -175,7 +212,7 @@ func (c *ControlAPI) servePublish(w http.ResponseWriter, r *http.Request, asJSON
 		writeText(w, http.StatusBadRequest, "Request body too large.\n")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.cfg.MaxBodyBytes))
+	body, err := c.readBody(w, r, c.cfg.MaxBodyBytes)
 	if err != nil {
 		c.badRequest.Add(1)
 		var tooLarge *http.MaxBytesError
@@ -237,6 +274,35 @@ func (c *ControlAPI) refuseBehind(w http.ResponseWriter, lag time.Duration) {
 	}
 	w.Header().Set("Retry-After", "1")
 	writeText(w, http.StatusServiceUnavailable, fmt.Sprintf("Delivery is %s behind; retry later.\n", lag.Round(time.Millisecond)))
+}
+
+// fromBrowser reports whether r should be refused as a web page's request:
+// the API is open (no credentials configured) and not told to allow them,
+// and r carries what browsers add to requests a page makes: an Origin
+// header (sent with every cross-origin request and every POST), or
+// Sec-Fetch-Site other than "none" (a request the user did not type).
+// Content-Type is not looked at: a page can send text/plain or a form
+// without a preflight, but so does `curl -d`, which must keep working.
+// Sec-Fetch-Mode is not either: Node's fetch, which GRIP libraries use,
+// sends "Sec-Fetch-Mode: cors" (but neither Origin nor Sec-Fetch-Site).
+func (c *ControlAPI) fromBrowser(r *http.Request) bool {
+	a := c.auth.Load()
+	if a.AllowBrowsers || a.jwtParser != nil || a.Username != "" || a.Password != "" {
+		return false
+	}
+	if _, ok := r.Header["Origin"]; ok {
+		return true
+	}
+	site := r.Header.Get("Sec-Fetch-Site")
+	return site != "" && site != "none"
+}
+
+// refuseBrowser answers 403 to a web page's request (fromBrowser).
+func (c *ControlAPI) refuseBrowser(w http.ResponseWriter, r *http.Request) {
+	c.unauthorized.Add(1)
+	c.log.Warn().Str("origin", r.Header.Get("Origin")).Str("sec_fetch_site", r.Header.Get("Sec-Fetch-Site")).
+		Msg("control API request from a web page refused: the API has no auth (set control.auth, or control.auth.allow_browsers)")
+	writeText(w, http.StatusForbidden, "Forbidden: requests from web pages are refused while the control API has no auth.\n")
 }
 
 // challenge answers 401. It names the scheme a publisher should use:

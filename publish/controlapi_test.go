@@ -290,6 +290,8 @@ func TestControlAPIAuth(t *testing.T) {
 		{"open by default", Auth{}, "", 200, ""},
 		{"bearer, right key", Auth{JWTKey: key}, "Bearer " + token(t, jwt.SigningMethodHS256, key, jwt.MapClaims{"iss": "pub", "exp": future}), 200, ""},
 		{"bearer, no exp", Auth{JWTKey: key}, "Bearer " + token(t, jwt.SigningMethodHS256, key, jwt.MapClaims{"iss": "pub"}), 200, ""},
+		{"bearer, no exp, exp required", Auth{JWTKey: key, RequireExp: true}, "Bearer " + token(t, jwt.SigningMethodHS256, key, jwt.MapClaims{"iss": "pub"}), 401, "Bearer"},
+		{"bearer, exp required", Auth{JWTKey: key, RequireExp: true}, "Bearer " + token(t, jwt.SigningMethodHS256, key, jwt.MapClaims{"exp": future}), 200, ""},
 		{"bearer, lower-case scheme", Auth{JWTKey: key}, "bearer " + token(t, jwt.SigningMethodHS256, key, jwt.MapClaims{"exp": future}), 200, ""},
 		{"bearer, wrong key", Auth{JWTKey: key}, "Bearer " + token(t, jwt.SigningMethodHS256, []byte("other"), jwt.MapClaims{"exp": future}), 401, "Bearer"},
 		{"bearer, expired", Auth{JWTKey: key}, "Bearer " + token(t, jwt.SigningMethodHS256, key, jwt.MapClaims{"exp": past}), 401, "Bearer"},
@@ -406,4 +408,46 @@ func TestPublishRefusedWhileDeliveryIsBehind(t *testing.T) {
 	lag.Store(int64(time.Hour))
 	api.SetMaxLag(0)
 	send(t, srv, "POST", "/publish/", strings.NewReader(validBody)).check(t, 200, "Published\n")
+}
+
+// With no auth, a request a web page made (Origin, Sec-Fetch-Site) is
+// refused, so a page cannot publish through an open control API it
+// reaches; publishers' requests, whatever their Content-Type, pass, and so
+// do browsers' when allowed or when credentials are required.
+func TestControlAPIRefusesBrowserRequestsWhileOpen(t *testing.T) {
+	const forbidden = "Forbidden: requests from web pages are refused while the control API has no auth.\n"
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("u:p"))
+	tests := []struct {
+		name    string
+		auth    Auth
+		path    string
+		headers []string
+		code    int
+	}{
+		{"curl -d (form type)", Auth{}, "/publish/", []string{"Content-Type", "application/x-www-form-urlencoded"}, 200},
+		{"GRIP library (JSON)", Auth{}, "/publish/", []string{"Content-Type", "application/json"}, 200},
+		{"text/plain, no browser headers", Auth{}, "/publish/", []string{"Content-Type", "text/plain"}, 200},
+		{"typed into the address bar", Auth{}, "/publish/", []string{"Sec-Fetch-Site", "none"}, 200},
+		{"page form post", Auth{}, "/publish/", []string{"Origin", "https://evil.example", "Content-Type", "text/plain"}, 403},
+		{"opaque origin", Auth{}, "/publish/", []string{"Origin", "null"}, 403},
+		{"same-site fetch", Auth{}, "/publish/", []string{"Sec-Fetch-Site", "same-site"}, 403},
+		{"recover from a page", Auth{}, "/recover", []string{"Origin", "https://evil.example"}, 403},
+		{"allowed", Auth{AllowBrowsers: true}, "/publish/", []string{"Origin", "https://admin.example"}, 200},
+		{"auth on, credentials", Auth{Username: "u", Password: "p"}, "/publish/", []string{"Origin", "https://admin.example", "Authorization", basic}, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hub := handoff.NewHub(handoff.Config{})
+			defer hub.Close()
+			srv := httptest.NewServer(NewControlAPI(ControlConfig{Auth: tt.auth}, LocalBroker{Hub: hub}, zerolog.Nop()))
+			defer srv.Close()
+			r := send(t, srv, "POST", tt.path, strings.NewReader(validBody), tt.headers...)
+			if r.code != tt.code {
+				t.Fatalf("got %d %q, want %d", r.code, r.body, tt.code)
+			}
+			if tt.code == 403 && r.body != forbidden {
+				t.Fatalf("body %q", r.body)
+			}
+		})
+	}
 }

@@ -17,8 +17,12 @@ import (
 
 // NATSConfig connects an instance to the fleet's NATS.
 type NATSConfig struct {
-	// URL of the NATS server(s), comma-separated. Required.
+	// URL of the NATS server(s), comma-separated. Required unless
+	// InProcess is set.
 	URL string
+	// InProcess, when set, connects to this server (an embedded
+	// nats-server) inside the process instead of through URL.
+	InProcess nats.InProcessConnProvider
 	// Name is this instance's connection name, shown by NATS monitoring.
 	// Default "gripd".
 	Name string
@@ -26,10 +30,14 @@ type NATSConfig struct {
 	Creds string
 	// NKey is an nkey seed file. Default none.
 	NKey string
+	// User and Password log in with a user name and password; Token with
+	// a token. Default none.
+	User, Password, Token string
 	// TLSCA, TLSCert and TLSKey turn on TLS: the CA file to trust and the
 	// client certificate and key. Default none.
 	TLSCA, TLSCert, TLSKey string
-	// SubjectPrefix starts every subject gripd uses. Default "gripd".
+	// SubjectPrefix starts every subject gripd uses. Default
+	// DefaultSubjectPrefix.
 	SubjectPrefix string
 	// Linger is how long an instance stays subscribed to a channel after
 	// its last local subscriber left, so a client that reconnects at once
@@ -38,7 +46,21 @@ type NATSConfig struct {
 	// FlushTimeout bounds how long a publish waits for NATS to take its
 	// items before the control API answers 503. Default 2s.
 	FlushTimeout time.Duration
+	// MaxBodyBytes is the largest publish body taken from the publish
+	// subject, as on the control API. Default DefaultMaxBodyBytes.
+	MaxBodyBytes int64
 }
+
+// DefaultSubjectPrefix is the first token of every subject gripd uses
+// when nats.subject_prefix is not set.
+const DefaultSubjectPrefix = "gripd"
+
+// InboxPrefix returns the prefix of the reply subjects gripd's own
+// requests use (channel counts, JetStream). It is under the subject
+// prefix rather than NATS's usual _INBOX, so a publisher allowed to
+// subscribe to _INBOX.> for the answers to its publishes cannot read
+// what other instances answer gripd (history items, channel names).
+func InboxPrefix(prefix string) string { return prefix + ".inbox" }
 
 // natsInboxSize is the buffer between NATS and the hub for all channel
 // subscriptions of an instance. Deliver only queues (the hub's writers
@@ -65,6 +87,7 @@ type NATSBroker struct {
 	instance      string       // random id in channel count replies (clusterchannels.go)
 	reconnects    atomic.Int64 // times the connection to NATS came back
 	slowConsumers atomic.Int64 // times NATS dropped messages for this instance: it fell behind
+	refused       atomic.Int64 // messages refused: a body too large, an item on another channel's subject
 
 	// history, once EnableHistory has run, stores every published item
 	// (jetstream.go).
@@ -80,20 +103,23 @@ type NATSBroker struct {
 // NewNATSBroker connects to NATS and starts taking items for hub. Close
 // stops it.
 func NewNATSBroker(cfg NATSConfig, hub *handoff.Hub, log zerolog.Logger) (*NATSBroker, error) {
-	if cfg.URL == "" {
+	if cfg.URL == "" && cfg.InProcess == nil {
 		return nil, errors.New("nats: no url")
 	}
 	if cfg.Name == "" {
 		cfg.Name = "gripd"
 	}
 	if cfg.SubjectPrefix == "" {
-		cfg.SubjectPrefix = "gripd"
+		cfg.SubjectPrefix = DefaultSubjectPrefix
 	}
 	if cfg.Linger <= 0 {
 		cfg.Linger = 5 * time.Second
 	}
 	if cfg.FlushTimeout <= 0 {
 		cfg.FlushTimeout = 2 * time.Second
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	b := &NATSBroker{
 		cfg: cfg, hub: hub, log: log,
@@ -103,6 +129,7 @@ func NewNATSBroker(cfg NATSConfig, hub *handoff.Hub, log zerolog.Logger) (*NATSB
 	}
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
+		nats.CustomInboxPrefix(InboxPrefix(cfg.SubjectPrefix)),
 		nats.MaxReconnects(-1), // a fleet outlives NATS restarts
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(true),
@@ -149,15 +176,28 @@ func NewNATSBroker(cfg NATSConfig, hub *handoff.Hub, log zerolog.Logger) (*NATSB
 		}
 		opts = append(opts, o)
 	}
+	if cfg.User != "" {
+		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
+	}
+	if cfg.Token != "" {
+		opts = append(opts, nats.Token(cfg.Token))
+	}
+	if cfg.InProcess != nil {
+		opts = append(opts, nats.InProcessServer(cfg.InProcess))
+	}
 	if cfg.TLSCA != "" {
 		opts = append(opts, nats.RootCAs(cfg.TLSCA))
 	}
 	if cfg.TLSCert != "" {
 		opts = append(opts, nats.ClientCert(cfg.TLSCert, cfg.TLSKey))
 	}
+	url := cfg.URL
+	if url == "" {
+		url = "in-process" // only named in errors: InProcess connects
+	}
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("nats connect %s: %w", RedactURL(cfg.URL), err)
+		return nil, fmt.Errorf("nats connect %s: %w", RedactURL(url), err)
 	}
 	b.nc = nc
 	direct, err := nc.QueueSubscribe(PublishSubject(cfg.SubjectPrefix), "gripd", b.publishFromNATS)
@@ -216,6 +256,16 @@ func (b *NATSBroker) Publish(ctx context.Context, items []grip.Item) error {
 // publishFromNATS takes a publish body sent straight to the publish
 // subject (one instance of the fleet gets each, through the queue group).
 func (b *NATSBroker) publishFromNATS(m *nats.Msg) {
+	if int64(len(m.Data)) > b.cfg.MaxBodyBytes {
+		// The control API's limit; the embedded server's max_payload
+		// stops far bigger ones before they reach any instance.
+		b.refused.Add(1)
+		b.log.Warn().Int("bytes", len(m.Data)).Int64("max", b.cfg.MaxBodyBytes).Msg("publish body on NATS refused: too large")
+		if m.Reply != "" {
+			_ = m.Respond([]byte("Request body too large."))
+		}
+		return
+	}
 	items, ignored, err := grip.ParsePublish(m.Data)
 	reply := "Published"
 	switch {
@@ -338,6 +388,11 @@ func (b *NATSBroker) NATSSubscriptions() int {
 	return len(b.subs)
 }
 
+// RefusedMessages reports how many messages from NATS this instance
+// refused: publish bodies over the limit, items whose channel is not
+// their subject's.
+func (b *NATSBroker) RefusedMessages() int64 { return b.refused.Load() }
+
 // SlowConsumers reports how many times NATS dropped messages for this
 // instance because it fell behind.
 func (b *NATSBroker) SlowConsumers() int64 { return b.slowConsumers.Load() }
@@ -360,7 +415,14 @@ func (b *NATSBroker) deliverLoop() {
 				b.log.Warn().Err(err).Str("subject", m.Subject).Msg("bad item on NATS")
 				continue
 			}
-			it.Channel = channel // the subject decides, whatever the body says
+			if it.Channel != channel {
+				// The subject is what NATS permissions are written for; an
+				// item claiming another channel is refused, not rerouted.
+				b.refused.Add(1)
+				b.log.Warn().Str("subject", m.Subject).Str("item_channel", it.Channel).Int64("refused_total", b.refused.Load()).
+					Msg("item on NATS refused: its channel is not its subject's")
+				continue
+			}
 			// Its place in history, when it came through it (jetstream.go).
 			it.Seq = historySeq(m)
 			b.hub.Deliver([]grip.Item{it})

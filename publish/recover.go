@@ -66,6 +66,10 @@ func (c *ControlAPI) serveRecover(w http.ResponseWriter, r *http.Request, asJSON
 		writeText(w, http.StatusNotFound, "Not Found\n")
 		return
 	}
+	if c.fromBrowser(r) {
+		c.refuseBrowser(w, r)
+		return
+	}
 	if !c.authorized(r) {
 		c.challenge(w)
 		return

@@ -27,6 +27,10 @@ func ChannelSubject(prefix, channel string) string {
 	return prefix + ".ch." + ChannelToken(channel)
 }
 
+// AllChannelsSubject returns the wildcard subject of every channel's
+// items, for NATS permissions.
+func AllChannelsSubject(prefix string) string { return prefix + ".ch.>" }
+
 // PublishSubject returns the subject that takes whole publish bodies.
 func PublishSubject(prefix string) string { return prefix + ".publish" }
 

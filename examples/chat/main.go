@@ -9,6 +9,7 @@
 // at the same time, to gripd's control API:
 //
 //	GET  /                     the page (static/, embedded in the binary)
+//	GET  /favicon.ico          its icon (static/favicon.svg)
 //	GET  /events?room=R        SSE: Grip-Hold: stream on channel room:R
 //	GET  /poll?room=R          long-poll: Grip-Hold: response on room:R
 //	POST /send?room=R          {"from","text","via"} from an SSE or long-poll
@@ -42,8 +43,8 @@ import (
 	"time"
 )
 
-// static holds the page: index.html, chat.js and chat.css. Embedded, so
-// the binary is the whole app.
+// static holds the page: index.html, chat.js, chat.css and favicon.svg.
+// Embedded, so the binary is the whole app.
 //
 //go:embed static
 var static embed.FS
@@ -79,6 +80,11 @@ func (a *app) routes() http.Handler {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /", http.FileServerFS(page))
+	// The page links favicon.svg; this is for what asks the conventional
+	// place (a bookmark, a tool) instead of a 404.
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, page, "favicon.svg")
+	})
 	mux.HandleFunc("GET /events", a.events)
 	mux.HandleFunc("GET /poll", a.poll)
 	mux.HandleFunc("POST /send", a.send)

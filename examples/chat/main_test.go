@@ -74,6 +74,21 @@ func TestPage(t *testing.T) {
 	}
 }
 
+// The page has an icon: a browser asks for the one it links, anything else
+// for /favicon.ico; neither is a 404.
+func TestFavicon(t *testing.T) {
+	h := newApp("http://127.0.0.1:1/publish/").routes()
+	if page := readBody(t, do(t, h, http.MethodGet, "/", "", "")); !strings.Contains(page, `<link rel="icon" href="favicon.svg"`) {
+		t.Errorf("the page links no favicon.svg")
+	}
+	for _, path := range []string{"/favicon.svg", "/favicon.ico"} {
+		resp := do(t, h, http.MethodGet, path, "", "")
+		if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != "image/svg+xml" {
+			t.Errorf("GET %s: status %d, Content-Type %q, want 200 image/svg+xml", path, resp.StatusCode, ct)
+		}
+	}
+}
+
 func TestEventsHold(t *testing.T) {
 	h := newApp("http://127.0.0.1:1/publish/").routes()
 	resp := do(t, h, http.MethodGet, "/events?room=team-1", "", "")

@@ -5,6 +5,7 @@
 // it can also run by hand against `make demo`:
 //
 //   node js/browser.js chat   --app http://127.0.0.1:7999 --admin http://127.0.0.1:5563 --out DIR --transport sse|ws|poll
+//   node js/browser.js phone  --app http://127.0.0.1:7999 --admin http://127.0.0.1:5563 --out DIR
 //   node js/browser.js status --app http://127.0.0.1:7999 --admin http://127.0.0.1:5563 --out DIR [--traffic SECONDS] [--room NAME]
 //
 // --traffic keeps the windows chatting for that long (opening a few more
@@ -29,8 +30,8 @@ const { positionals, values: opt } = parseArgs({
   },
 });
 const scenario = positionals[0];
-if (!["chat", "status"].includes(scenario) || !opt.app || !opt.admin || !opt.out) {
-  console.error("usage: node js/browser.js chat|status --app URL --admin URL --out DIR [--transport sse|ws|poll] [--traffic SECONDS] [--room NAME]");
+if (!["chat", "phone", "status"].includes(scenario) || !opt.app || !opt.admin || !opt.out) {
+  console.error("usage: node js/browser.js chat|phone|status --app URL --admin URL --out DIR [--transport sse|ws|poll] [--traffic SECONDS] [--room NAME]");
   process.exit(2);
 }
 
@@ -86,15 +87,26 @@ async function waitChannel(channel, kind, want) {
   }
 }
 
-async function openChat(browser, transport, name, room) {
+// A desktop window, and a phone's (390 px wide, as an iPhone 12 to 15
+// shows a page: the page's meta viewport is honoured, touch events on).
+const DESKTOP = { viewport: { width: 820, height: 680 } };
+const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true };
+
+async function openChat(browser, transport, name, room, device = DESKTOP) {
   // A context each, like two people's browsers: no shared connection pool.
-  const context = await browser.newContext({ viewport: { width: 820, height: 680 } });
+  const context = await browser.newContext(device);
   const page = await context.newPage();
   page.on("pageerror", (e) => console.log(`page error (${name}): ${e.message}`));
+  // Every request the page makes (its script, style, icon) must succeed.
+  const failed = [];
+  page.on("response", (r) => {
+    if (r.status() >= 400) failed.push(`${r.request().method()} ${r.url()}: ${r.status()}`);
+  });
   const url = `${opt.app}/?transport=${transport}&name=${encodeURIComponent(name)}&room=${encodeURIComponent(room)}`;
   const resp = await page.goto(url);
   if (!resp || resp.status() !== 200) fail(`GET ${url}: status ${resp && resp.status()}`);
   await page.locator('#state[data-state="live"]').waitFor({ timeout: WAIT });
+  if (failed.length > 0) fail(`${name}'s window: ${failed.join(", ")}`);
   return { name, page, context };
 }
 
@@ -170,6 +182,55 @@ async function chatScenario(browser) {
   await alice.context.close();
   await bob.context.close();
   await waitChannel(channel, null, 0);
+}
+
+// fitsScreen fails unless who's page fits its window's width: no sideways
+// scrolling, and the Send button wholly on screen.
+async function fitsScreen(who, width) {
+  const m = await who.page.evaluate(() => {
+    const send = document.getElementById("send").getBoundingClientRect();
+    return {
+      window: window.innerWidth,
+      page: document.documentElement.scrollWidth,
+      send: { left: send.left, right: send.right },
+    };
+  });
+  // A phone browser widens the window to the page when the page is wider.
+  if (m.window !== width || m.page > m.window) {
+    fail(`${who.name}'s window at ${width} px scrolls sideways: the page is ${m.page} px wide in a ${m.window} px window`);
+  }
+  if (m.send.left < 0 || m.send.right > m.window) {
+    fail(`${who.name}'s Send button is off screen at ${width} px: from ${m.send.left} to ${m.send.right} px, the window is ${m.window} px`);
+  }
+}
+
+// On a phone (390 px) the page fits the screen, with the Send button on
+// it, and a message typed and tapped there reaches a desktop window.
+async function phoneScenario(browser) {
+  const room = randomRoom("b-phone");
+  step(`open a phone window (390 px) and a desktop window in room ${room}`);
+  const phone = await openChat(browser, "sse", "pat", room, PHONE);
+  const desk = await openChat(browser, "sse", "dee", room);
+  await waitChannel("room:" + room, "stream", 2);
+
+  step("the phone window fits 390 px: no sideways scroll, Send on screen");
+  await fitsScreen(phone, PHONE.viewport.width);
+
+  step("pat types on the phone and taps Send; both windows show it");
+  const m = "sent from a phone";
+  await phone.page.locator("#text").fill(m);
+  await phone.page.locator("#send").tap();
+  await seen(phone, m, "pat", "sse");
+  await seen(desk, m, "pat", "sse");
+  await fitsScreen(phone, PHONE.viewport.width); // a message does not widen it
+
+  const file = `${opt.out}/chat-phone.png`;
+  await phone.page.screenshot({ path: file });
+  step(`screenshot ${file}`);
+
+  await phone.context.close();
+  await desk.context.close();
+  await waitChannel("room:" + room, null, 0);
 }
 
 // statusText reads a number the status page shows.
@@ -282,7 +343,8 @@ try {
   step(`launch ${executablePath}`);
   browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS, timeout: 30000 });
   step(`chromium ${browser.version()}`);
-  await (scenario === "chat" ? chatScenario(browser) : statusScenario(browser));
+  const scenarios = { chat: chatScenario, phone: phoneScenario, status: statusScenario };
+  await scenarios[scenario](browser);
   console.log("ok");
 } catch (e) {
   console.log("FAIL: " + (e instanceof Failure ? e.message : e.stack || e));

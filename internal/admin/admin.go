@@ -21,8 +21,11 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"sync/atomic"
 
 	"github.com/gripd/gripd/handoff"
@@ -41,6 +44,9 @@ type Parts struct {
 	// Version is gripd's version, for gripd_build_info and the status
 	// page.
 	Version string
+	// Hosts are the host names, besides IP addresses and localhost, that
+	// requests may name in Host (see hostAllowed); "*" allows any.
+	Hosts []string
 }
 
 // NATS is what the admin listener asks of the NATS broker
@@ -49,6 +55,7 @@ type NATS interface {
 	Connected() bool
 	Reconnects() int64
 	SlowConsumers() int64
+	RefusedMessages() int64
 	ClusterChannels(ctx context.Context, expect int) (publish.ClusterChannels, error)
 	ClusterChannel(ctx context.Context, name string, expect int) (publish.ClusterChannels, error)
 }
@@ -66,12 +73,16 @@ type Handler struct {
 	draining atomic.Bool // set by Drain when shutdown begins
 	status   *statusFeed // the status page's sampler; stopped by Close
 	mux      *http.ServeMux
+	hosts    map[string]bool // Parts.Hosts, lower case, without a trailing dot
 }
 
 // New returns the admin handler over p, serving met at /metrics. Close
 // stops what it runs (the status page's sampler).
 func New(p Parts, met *Metrics) *Handler {
-	a := &Handler{hub: p.Hub, nats: p.NATS, version: p.Version, mux: http.NewServeMux()}
+	a := &Handler{hub: p.Hub, nats: p.NATS, version: p.Version, mux: http.NewServeMux(), hosts: map[string]bool{}}
+	for _, h := range p.Hosts {
+		a.hosts[normalHost(h)] = true
+	}
 	a.status = newStatusFeed(statusSources{
 		hub:           p.Hub,
 		publishes:     func() int64 { return p.API.PublishStats().OK },
@@ -104,7 +115,39 @@ func New(p Parts, met *Metrics) *Handler {
 // Close stops the status page's sampler and ends its viewers' streams.
 func (a *Handler) Close() { a.status.Close() }
 
-func (a *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+func (a *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !a.hostAllowed(r.Host) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusMisdirectedRequest)
+		_, _ = io.WriteString(w, "Misdirected Request: this admin listener answers for IP addresses, localhost and admin.hosts only.\n")
+		return
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+// hostAllowed reports whether a request naming host (its Host header) is
+// answered. A web page can make a browser send requests to the admin
+// listener under a name of the page's (DNS rebinding: the page's name
+// resolves to 127.0.0.1 a moment later) and read /channels, /metrics or
+// pprof; such a request names that host. Requests that name an IP
+// address, localhost, a name in Parts.Hosts, or none (HTTP/1.0) are
+// answered.
+func (a *Handler) hostAllowed(host string) bool {
+	if host == "" || a.hosts["*"] {
+		return true
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = normalHost(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	if host == "localhost" || net.ParseIP(host) != nil {
+		return true
+	}
+	return a.hosts[host]
+}
+
+// normalHost is a host name as compared: lower case, no trailing dot.
+func normalHost(h string) string { return strings.TrimSuffix(strings.ToLower(h), ".") }
 
 // Drain makes /readyz answer 503 from now on, so a load balancer stops
 // sending clients while held connections are being ended.

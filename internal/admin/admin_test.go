@@ -27,6 +27,8 @@ func (f *fakeNATS) Connected() bool      { return f.up.Load() }
 func (f *fakeNATS) Reconnects() int64    { return f.reconnects.Load() }
 func (f *fakeNATS) SlowConsumers() int64 { return 0 }
 
+func (f *fakeNATS) RefusedMessages() int64 { return 0 }
+
 func (f *fakeNATS) ClusterChannels(context.Context, int) (publish.ClusterChannels, error) {
 	return publish.ClusterChannels{}, errors.New("NATS is not connected (fake)")
 }
@@ -57,7 +59,8 @@ func testAdmin(t *testing.T, nats NATS) *adminFixture {
 	hub := handoff.NewHub(handoff.Config{QueueSize: testQueueSize})
 	t.Cleanup(hub.Close)
 	api := publish.NewControlAPI(publish.ControlConfig{}, &publish.LocalBroker{Hub: hub}, zerolog.Nop())
-	parts := Parts{Hub: hub, API: api, NATS: nats, Version: testVersion}
+	// httptest.NewRequest's requests name example.com.
+	parts := Parts{Hub: hub, API: api, NATS: nats, Version: testVersion, Hosts: []string{"example.com"}}
 	met := NewMetrics(parts)
 	return &adminFixture{a: New(parts, met), hub: hub, api: api, met: met}
 }
@@ -133,5 +136,25 @@ func TestAdminPprofHidesCommandLine(t *testing.T) {
 	a := testAdmin(t, nil).a
 	if code, body := get(t, a, "GET", "/debug/pprof/cmdline"); code == 200 {
 		t.Errorf("GET /debug/pprof/cmdline: 200 %.80q, want it refused", body)
+	}
+}
+
+// A request naming a host other than an IP address, localhost or a
+// configured name is refused: a web page cannot read the admin listener
+// through DNS rebinding.
+func TestAdminAnswersOnlyKnownHosts(t *testing.T) {
+	a := testAdmin(t, nil).a // Hosts: example.com
+	for host, want := range map[string]int{
+		"127.0.0.1:5563": 200, "[::1]:5563": 200, "10.1.2.3": 200, "localhost:5563": 200, "LOCALHOST": 200,
+		"example.com": 200, "Example.COM.:5563": 200, "": 200,
+		"attacker.example:5563": 421, "localhost.attacker.example": 421, "127.0.0.1.nip.io": 421,
+	} {
+		req := httptest.NewRequest("GET", "/channels", nil)
+		req.Host = host
+		rec := httptest.NewRecorder()
+		a.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("Host %q: %d, want %d", host, rec.Code, want)
+		}
 	}
 }

@@ -187,7 +187,7 @@ func TestChannelsClusterScope(t *testing.T) {
 		}
 		t.Cleanup(func() { nb.Close(); hub.Close() })
 		api := publish.NewControlAPI(publish.ControlConfig{}, nb, zerolog.Nop())
-		parts := Parts{Hub: hub, API: api, NATS: nb, Version: testVersion}
+		parts := Parts{Hub: hub, API: api, NATS: nb, Version: testVersion, Hosts: []string{"example.com"}}
 		return hub, New(parts, NewMetrics(parts))
 	}
 	hubA, adminA := instance()

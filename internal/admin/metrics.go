@@ -111,7 +111,7 @@ type statsCollector struct {
 
 	held, channels, received, delivered, dropped, slow *prometheus.Desc
 	publishes, natsConnected, natsReconnects           *prometheus.Desc
-	natsSlowConsumers, sequencing, lag                 *prometheus.Desc
+	natsSlowConsumers, natsRefused, sequencing, lag    *prometheus.Desc
 }
 
 func newStatsCollector(hub *handoff.Hub, api *publish.ControlAPI, nats NATS) *statsCollector {
@@ -130,13 +130,15 @@ func newStatsCollector(hub *handoff.Hub, api *publish.ControlAPI, nats NATS) *st
 		slow: prometheus.NewDesc("gripd_slow_subscribers_disconnected_total",
 			"Held connections dropped because their queue of published items was full.", nil, nil),
 		publishes: prometheus.NewDesc("gripd_publish_requests_total",
-			"Publish requests to the control API, by result: ok, bad_request, unauthorized, failed (broker refused) or behind (refused while delivery ran more than control.max_delivery_lag behind).", []string{"result"}, nil),
+			"Publish requests to the control API, by result: ok, bad_request, unauthorized (401, or 403 for a web page's request while auth is off), failed (broker refused) or behind (refused while delivery ran more than control.max_delivery_lag behind).", []string{"result"}, nil),
 		natsConnected: prometheus.NewDesc("gripd_nats_connected",
 			"1 while the connection to NATS is up, else 0.", nil, nil),
 		natsReconnects: prometheus.NewDesc("gripd_nats_reconnects_total",
 			"Times the connection to NATS was lost and came back.", nil, nil),
 		natsSlowConsumers: prometheus.NewDesc("gripd_nats_slow_consumer_total",
 			"Times NATS dropped messages for this instance because it fell behind (its clients missed those items).", nil, nil),
+		natsRefused: prometheus.NewDesc("gripd_nats_refused_total",
+			"Messages from NATS this instance refused: publish bodies over the limit, items whose channel is not their subject's.", nil, nil),
 		lag: prometheus.NewDesc("gripd_delivery_lag_seconds",
 			"How long the oldest held stream with something to write has waited for its writer: how far delivery runs behind.", nil, nil),
 		sequencing: prometheus.NewDesc("gripd_sequencing_total",
@@ -152,6 +154,7 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- c.natsConnected
 		ch <- c.natsReconnects
 		ch <- c.natsSlowConsumers
+		ch <- c.natsRefused
 	}
 }
 
@@ -198,5 +201,6 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.natsConnected, up)
 		counter(c.natsReconnects, c.nats.Reconnects())
 		counter(c.natsSlowConsumers, c.nats.SlowConsumers())
+		counter(c.natsRefused, c.nats.RefusedMessages())
 	}
 }

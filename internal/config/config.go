@@ -28,6 +28,12 @@ const (
 	// elsewhere do not arrive in one burst, short enough for a rolling
 	// deploy.
 	DefaultDrainDuration = 30 * time.Second
+	// DefaultControlMaxConns is far more publishers than a fleet has, few
+	// enough descriptors that a flood of them cannot starve clients.
+	DefaultControlMaxConns = 1024
+	// DefaultAdminMaxConns is enough for scrapers, health checks and a
+	// few status pages.
+	DefaultAdminMaxConns = 64
 )
 
 // Config is everything gripd runs from: the YAML file (routes.yaml), with
@@ -108,6 +114,17 @@ type Control struct {
 	// publisher retries; what was accepted is not kept waiting longer). 0
 	// turns the push-back off. Default publish.DefaultMaxDeliveryLag (2s).
 	MaxDeliveryLag Duration `yaml:"max_delivery_lag"`
+	// BodyTimeout is how long a publisher may take to send a request's
+	// body once its headers are in (they have ReadHeaderTimeout's 10s); a
+	// slower one is answered 400 and disconnected. Default
+	// publish.DefaultBodyTimeout (10s). Live.
+	BodyTimeout Duration `yaml:"body_timeout"`
+	// MaxConns is the most connections open at once to the control API;
+	// one more is answered 503 with Retry-After: 5. Default 0:
+	// DefaultControlMaxConns (1024), lowered to an eighth of the
+	// open-file limit when that is smaller (see ListenerMaxConns).
+	// Restart.
+	MaxConns int `yaml:"max_conns" min:"1"`
 }
 
 // ControlAuth is control.auth: who may publish.
@@ -120,11 +137,19 @@ type ControlAuth struct {
 	// With a key too, either credential is accepted.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	// AllowBrowsers, while no credentials are set, lets requests from web
+	// pages (an Origin header, or Sec-Fetch-Site other than none) through.
+	// Default false: they are refused with 403.
+	AllowBrowsers bool `yaml:"allow_browsers"`
+	// RequireExp, with Key, refuses tokens without an exp claim. Default
+	// false (Pushpin accepts them).
+	RequireExp bool `yaml:"require_exp"`
 }
 
 // Publish is the control API's auth as package publish takes it.
 func (a ControlAuth) Publish() publish.Auth {
-	return publish.Auth{JWTKey: a.Key, JWTIss: a.Iss, Username: a.Username, Password: a.Password}
+	return publish.Auth{JWTKey: a.Key, JWTIss: a.Iss, Username: a.Username, Password: a.Password,
+		AllowBrowsers: a.AllowBrowsers, RequireExp: a.RequireExp}
 }
 
 func (a *ControlAuth) check(node *yaml.Node) error {
@@ -155,6 +180,16 @@ type Admin struct {
 	// Listen is its address (flag --admin-listen); "off" turns it off.
 	// Default DefaultAdminListen. Restart.
 	Listen OptionalAddress `yaml:"listen"`
+	// Hosts are the host names requests may use besides IP addresses and
+	// localhost (a Host header naming anything else is answered 421, so a
+	// web page cannot reach the listener through DNS rebinding); "*"
+	// allows any. Default none. Restart.
+	Hosts []string `yaml:"hosts"`
+	// MaxConns is the most connections open at once to the admin
+	// listener; one more is answered 503. Default 0: DefaultAdminMaxConns
+	// (64), lowered to a sixteenth of the open-file limit when that is
+	// smaller (see ListenerMaxConns). Restart.
+	MaxConns int `yaml:"max_conns" min:"1"`
 }
 
 // Drain is how gripd leaves when told to stop (YAML drain:).
@@ -272,13 +307,42 @@ func (l Limits) Listener(nofile uint64) proxy.ListenerLimits {
 // half is left for backend connections, NATS and logs, so a full house is
 // answered 503 instead of failing in accept.
 func ClientMaxConns(configured int, nofile uint64) int {
+	return ListenerMaxConns(configured, proxy.DefaultMaxConns, nofile, clientShare)
+}
+
+// The shares of the open-file limit each listener's default connection
+// cap is lowered to: half for clients, an eighth for the control API, a
+// sixteenth for the admin listener. What is left, over five sixteenths,
+// is for backend connections, NATS, files and logs; so no listener can
+// take the descriptors another needs (accept failing with "too many open
+// files").
+const (
+	clientShare  = 2
+	controlShare = 8
+	adminShare   = 16
+)
+
+// ListenerMaxConns resolves a listener's connection cap: a configured
+// value is used as it is; otherwise def, lowered to nofile/share (nofile
+// is the open-file limit, 0 when unknown) when that is smaller.
+func ListenerMaxConns(configured, def int, nofile uint64, share uint64) int {
 	if configured > 0 {
 		return configured
 	}
-	if nofile > 0 && nofile/2 < proxy.DefaultMaxConns {
-		return max(int(nofile/2), 1)
+	if nofile > 0 && nofile/share < uint64(def) {
+		return max(int(nofile/share), 1)
 	}
-	return proxy.DefaultMaxConns
+	return def
+}
+
+// ControlMaxConns resolves control.max_conns against nofile.
+func (c Control) ControlMaxConns(nofile uint64) int {
+	return ListenerMaxConns(c.MaxConns, DefaultControlMaxConns, nofile, controlShare)
+}
+
+// AdminMaxConns resolves admin.max_conns against nofile.
+func (a Admin) AdminMaxConns(nofile uint64) int {
+	return ListenerMaxConns(a.MaxConns, DefaultAdminMaxConns, nofile, adminShare)
 }
 
 // History is the history: section: the fleet keeps the latest items of
@@ -332,11 +396,12 @@ func Default() *Config {
 		BackendDialTimeout: Duration(proxy.DefaultDialTimeout),
 		BackendMaxConns:    proxy.DefaultMaxConnsPerBackend,
 		SubscriberQueue:    handoff.DefaultQueueSize,
-		Control:            Control{Listen: DefaultControlListen, MaxDeliveryLag: Duration(publish.DefaultMaxDeliveryLag)},
-		Signing:            Signing{Iss: proxy.DefaultSigIss},
-		Admin:              Admin{Listen: DefaultAdminListen},
-		Drain:              Drain{Duration: Duration(DefaultDrainDuration)},
-		Reload:             Reload{Watch: true},
+		Control: Control{Listen: DefaultControlListen, MaxDeliveryLag: Duration(publish.DefaultMaxDeliveryLag),
+			BodyTimeout: Duration(publish.DefaultBodyTimeout)},
+		Signing: Signing{Iss: proxy.DefaultSigIss},
+		Admin:   Admin{Listen: DefaultAdminListen},
+		Drain:   Drain{Duration: Duration(DefaultDrainDuration)},
+		Reload:  Reload{Watch: true},
 		Limits: Limits{
 			MaxHeaderBytes:      proxy.DefaultMaxHeaderBytes,
 			ReadHeaderTimeout:   Duration(proxy.DefaultReadHeaderTimeout),

@@ -140,6 +140,7 @@ routes:
 		Listen:         "127.0.0.1:6000",
 		Auth:           ControlAuth{Key: Key("hello"), Iss: "backend", Username: "u", Password: "p"},
 		MaxDeliveryLag: Duration(2 * time.Second),
+		BodyTimeout:    Duration(10 * time.Second),
 	}
 	want.Signing = Signing{Iss: "me", Key: Key("from-file")}
 	want.Drain = Drain{Duration: Duration(2 * time.Minute)}
@@ -183,7 +184,7 @@ func TestDefaultConfig(t *testing.T) {
 		BackendDialTimeout: Duration(5 * time.Second),
 		BackendMaxConns:    4096,
 		SubscriberQueue:    100,
-		Control:            Control{Listen: "127.0.0.1:5561", MaxDeliveryLag: Duration(2 * time.Second)},
+		Control:            Control{Listen: "127.0.0.1:5561", MaxDeliveryLag: Duration(2 * time.Second), BodyTimeout: Duration(10 * time.Second)},
 		Signing:            Signing{Iss: "gripd"},
 		Admin:              Admin{Listen: "127.0.0.1:5563"},
 		Limits: Limits{MaxRequestBody: 10 << 20, MaxInstructBody: 100000, MaxChannels: 100, MaxWSMessage: 1000000,

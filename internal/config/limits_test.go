@@ -123,3 +123,29 @@ func TestClientMaxConns(t *testing.T) {
 		}
 	}
 }
+
+// The listeners' default caps together leave descriptors for backends and
+// NATS: a flood on the control API or the admin listener cannot starve the
+// client listener, nor the other way round.
+func TestListenerCapsReserveFileDescriptors(t *testing.T) {
+	for _, nofile := range []uint64{256, 1024, 4096, 65536, 1 << 20} {
+		client := ClientMaxConns(0, nofile)
+		control := Control{}.ControlMaxConns(nofile)
+		admin := Admin{}.AdminMaxConns(nofile)
+		if total := uint64(client + control + admin); total > nofile*3/4 {
+			t.Errorf("nofile %d: caps client %d + control %d + admin %d = %d, more than three quarters", nofile, client, control, admin, total)
+		}
+		if control < 1 || admin < 1 {
+			t.Errorf("nofile %d: control %d, admin %d", nofile, control, admin)
+		}
+	}
+	if got := (Control{MaxConns: 5}).ControlMaxConns(64); got != 5 {
+		t.Errorf("configured control.max_conns 5 gave %d", got)
+	}
+	if got := (Control{}).ControlMaxConns(1 << 20); got != DefaultControlMaxConns {
+		t.Errorf("control default %d", got)
+	}
+	if got := (Admin{}).AdminMaxConns(1024); got != 64 {
+		t.Errorf("admin default with nofile 1024: %d", got)
+	}
+}

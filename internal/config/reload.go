@@ -34,6 +34,8 @@ type Target interface {
 	SetControlAuth(publish.Auth)
 	// SetMaxDeliveryLag changes when publishes are pushed back.
 	SetMaxDeliveryLag(time.Duration)
+	// SetControlBodyTimeout changes how long a publish body may take.
+	SetControlBodyTimeout(time.Duration)
 }
 
 // A Change is one key whose value differs between two configurations.
@@ -78,19 +80,26 @@ func classify(key string) (s setting, ok bool) {
 		return live("limits", applyLimits), true
 	case "subscriber_queue":
 		return live("subscriber_queue", applyQueueSize), true
-	case "control.auth.key", "control.auth.iss", "control.auth.username", "control.auth.password":
+	case "control.auth.key", "control.auth.iss", "control.auth.username", "control.auth.password",
+		"control.auth.allow_browsers", "control.auth.require_exp":
 		return live("control.auth", applyControlAuth), true
 	case "control.max_delivery_lag":
 		return live("control.max_delivery_lag", applyMaxDeliveryLag), true
+	case "control.body_timeout":
+		return live("control.body_timeout", applyBodyTimeout), true
 	case "drain.duration":
 		return live("", nil), true // read when the drain starts
-	case "listen", "control.listen", "admin.listen", "backend_dial_timeout", "reload.watch",
+	case "listen", "control.listen", "admin.listen", "control.max_conns", "admin.max_conns", "admin.hosts", "backend_dial_timeout", "reload.watch",
 		// The client listener's limits are set when it starts.
 		"limits.max_client_conns", "limits.max_header_bytes", "limits.read_header_timeout", "limits.idle_timeout",
 		"nats.url", "nats.name", "nats.creds", "nats.nkey", "nats.subject_prefix",
+		"nats.user", "nats.password", "nats.token",
 		"nats.tls.ca", "nats.tls.cert", "nats.tls.key",
-		"nats.embedded.listen", "nats.embedded.store_dir",
+		"nats.embedded.listen", "nats.embedded.store_dir", "nats.embedded.users",
+		"nats.embedded.tls.cert", "nats.embedded.tls.key", "nats.embedded.tls.ca", "nats.embedded.tls.verify",
 		"nats.embedded.cluster.name", "nats.embedded.cluster.listen", "nats.embedded.cluster.routes",
+		"nats.embedded.cluster.user", "nats.embedded.cluster.password",
+		"nats.embedded.cluster.tls.cert", "nats.embedded.cluster.tls.key", "nats.embedded.cluster.tls.ca",
 		"history.enabled", "history.max_age", "history.max_items_per_channel", "history.duplicate_window",
 		"links.allow_hosts":
 		return setting{restart: true}, true
@@ -130,6 +139,11 @@ func applyQueueSize(t Target, c *Config) error {
 
 func applyMaxDeliveryLag(t Target, c *Config) error {
 	t.SetMaxDeliveryLag(c.Control.MaxDeliveryLag.Std())
+	return nil
+}
+
+func applyBodyTimeout(t Target, c *Config) error {
+	t.SetControlBodyTimeout(c.Control.BodyTimeout.Std())
 	return nil
 }
 

@@ -39,6 +39,7 @@ func (f *fakeTarget) SetLimits(proxy.Limits)              { f.calls = append(f.c
 func (f *fakeTarget) SetQueueSize(int)                    { f.calls = append(f.calls, "queue") }
 func (f *fakeTarget) SetControlAuth(publish.Auth)         { f.calls = append(f.calls, "auth") }
 func (f *fakeTarget) SetMaxDeliveryLag(time.Duration)     { f.calls = append(f.calls, "lag") }
+func (f *fakeTarget) SetControlBodyTimeout(time.Duration) { f.calls = append(f.calls, "body_timeout") }
 
 func TestApply(t *testing.T) {
 	running, err := Parse([]byte("routes: [{backends: [\"http://a\"]}]\n"))

@@ -23,8 +23,9 @@ type Routes []proxy.Route
 
 // RouteSpec is one entry of routes: as written in the file.
 type RouteSpec struct {
-	// ID names the route in logs and metrics. Default "host,path_prefix",
-	// "*" for an unset part.
+	// ID names the route in logs and metrics. Default "host,path_prefix"
+	// ("*" for any host, no ",path_prefix" without one): "*" for the
+	// catch-all route (proxy.DefaultRouteID).
 	ID string `yaml:"id"`
 	// Match is which requests take the route.
 	Match RouteMatch `yaml:"match"`

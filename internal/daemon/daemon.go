@@ -81,8 +81,8 @@ func (d *Daemon) build(cfg *config.Config) error {
 		return err
 	}
 	d.api = publish.NewControlAPI(publish.ControlConfig{Auth: cfg.Control.Auth.Publish(),
-		Lag: d.hub.DeliveryLag, MaxLag: cfg.Control.MaxDeliveryLag.Std()}, f.broker, d.log)
-	parts := admin.Parts{Hub: d.hub, API: d.api, NATS: f.nats, Version: d.opts.Version}
+		Lag: d.hub.DeliveryLag, MaxLag: cfg.Control.MaxDeliveryLag.Std(), BodyTimeout: cfg.Control.BodyTimeout.Std()}, f.broker, d.log)
+	parts := admin.Parts{Hub: d.hub, API: d.api, NATS: f.nats, Version: d.opts.Version, Hosts: cfg.Admin.Hosts}
 	d.metrics = admin.NewMetrics(parts)
 	if d.px, err = proxy.NewServer(d.proxyConfig(cfg, table, f.history)); err != nil {
 		return err
@@ -140,6 +140,8 @@ func (t liveTarget) SetLimits(l proxy.Limits)          { t.d.px.SetLimits(l) }
 func (t liveTarget) SetQueueSize(n int)                { t.d.hub.SetQueueSize(n) }
 func (t liveTarget) SetControlAuth(auth publish.Auth)  { t.d.api.SetAuth(auth) }
 func (t liveTarget) SetMaxDeliveryLag(d time.Duration) { t.d.api.SetMaxLag(d) }
+
+func (t liveTarget) SetControlBodyTimeout(d time.Duration) { t.d.api.SetBodyTimeout(d) }
 func (t liveTarget) SetBackendLimits(timeout time.Duration, maxConns int) {
 	t.d.px.SetBackendLimits(timeout, maxConns)
 }

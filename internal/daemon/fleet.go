@@ -24,15 +24,19 @@ func (d *Daemon) joinFleet(cfg *config.Config) (fleet, error) {
 	f := fleet{broker: &publish.LocalBroker{Hub: d.hub}}
 	natsCfg := cfg.NATS.Client()
 	if cfg.NATS.Embedded.Listen != "" {
-		url, err := d.startEmbedded(cfg)
+		emb, err := d.startEmbedded(cfg)
 		if err != nil {
 			return f, err
 		}
 		if natsCfg.URL == "" {
-			natsCfg.URL = url
+			// In process: no port, no TLS to go through; a user made up at
+			// start when the server asks for one.
+			natsCfg.InProcess = emb.server
+			natsCfg.User, natsCfg.Password, natsCfg.Token = emb.user, emb.password, ""
+			natsCfg.Creds, natsCfg.NKey = "", ""
 		}
 	}
-	if natsCfg.URL == "" {
+	if natsCfg.URL == "" && natsCfg.InProcess == nil {
 		if cfg.History.Enabled {
 			return f, historyNeedsNATS()
 		}
@@ -44,7 +48,11 @@ func (d *Daemon) joinFleet(cfg *config.Config) (fleet, error) {
 	}
 	d.closers = append([]func(){nb.Close}, d.closers...) // before the embedded server's shutdown
 	f.broker, f.nats = nb, nb
-	d.log.Info().Str("nats", publish.RedactURL(natsCfg.URL)).Bool("connected", nb.Connected()).Msg("publishes go through NATS")
+	where := publish.RedactURL(natsCfg.URL)
+	if natsCfg.URL == "" {
+		where = "embedded (in process)"
+	}
+	d.log.Info().Str("nats", where).Bool("connected", nb.Connected()).Msg("publishes go through NATS")
 	if cfg.History.Enabled {
 		h, err := enableHistory(cfg.History, nb, d.log)
 		if err != nil {
@@ -56,19 +64,24 @@ func (d *Daemon) joinFleet(cfg *config.Config) (fleet, error) {
 }
 
 // startEmbedded starts the embedded NATS server (with JetStream when
-// history is on) and returns the URL to connect to.
-func (d *Daemon) startEmbedded(cfg *config.Config) (string, error) {
+// history is on).
+func (d *Daemon) startEmbedded(cfg *config.Config) (*embeddedNATS, error) {
 	emb := cfg.NATS.Embedded
 	storeDir, cleanup, err := historyStore(emb, cfg.History)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	ns, url, err := startEmbeddedNATS(emb, cfg.History.Enabled, storeDir, d.goroutines.Go)
+	prefix := cfg.NATS.SubjectPrefix
+	if prefix == "" {
+		prefix = publish.DefaultSubjectPrefix
+	}
+	e, err := startEmbeddedNATS(emb, prefix, cfg.History.Enabled, storeDir, d.log, d.goroutines.Go)
 	if err != nil {
 		cleanup()
-		return "", err
+		return nil, err
 	}
-	d.closers = append(d.closers, ns.Shutdown, cleanup)
-	d.log.Info().Str("listen", string(emb.Listen)).Str("cluster", string(emb.Cluster.Listen)).Msg("embedded NATS server started")
-	return url, nil
+	d.closers = append(d.closers, e.server.Shutdown, cleanup)
+	d.log.Info().Str("listen", string(emb.Listen)).Str("cluster", string(emb.Cluster.Listen)).
+		Int("users", len(emb.Users)).Bool("tls", emb.TLS.Cert != "").Msg("embedded NATS server started")
+	return e, nil
 }

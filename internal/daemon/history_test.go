@@ -53,10 +53,20 @@ func freeAddr(t *testing.T) string {
 // Last-Event-ID gets what it missed, then live items; the temporary
 // store goes when gripd does.
 func TestHistoryResumeEmbedded(t *testing.T) {
+	testHistoryResumeEmbedded(t, fmt.Sprintf("history: {enabled: true}\nnats: {embedded: {listen: %q}}", freeAddr(t)))
+}
+
+// The same with users on the embedded server: JetStream works for gripd's
+// own connection when the server asks for credentials.
+func TestHistoryResumeEmbeddedWithNATSAuth(t *testing.T) {
+	testHistoryResumeEmbedded(t, "history: {enabled: true}\n"+embeddedAuthYAML(freeAddr(t)))
+}
+
+func testHistoryResumeEmbedded(t *testing.T, extra string) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp) // where the store goes
 	b := backend(t, "a")
-	td := startTestDaemon(t, daemonYAML(fmt.Sprintf("history: {enabled: true}\nnats: {embedded: {listen: %q}}", freeAddr(t)), b.URL))
+	td := startTestDaemon(t, daemonYAML(extra, b.URL))
 	for i := 1; i <= 3; i++ {
 		td.publishID(t, "news", fmt.Sprint(i))
 	}
@@ -121,6 +131,34 @@ func (td *testDaemon) publishID(t *testing.T, channel, id string) {
 // for the other), and a client resumes on one from what was published
 // through the other.
 func TestHistoryEmbeddedCluster(t *testing.T) {
+	testHistoryEmbeddedCluster(t, func(i int, listen, cluster []string) string {
+		return fmt.Sprintf("nats: {embedded: {listen: %q, cluster: {name: g, listen: %q, routes: [\"nats://%s\"]}}}",
+			listen[i], cluster[i], cluster[1-i])
+	})
+}
+
+// The same with the fleet locked down: users on the client ports, TLS on
+// them, and routes that present a user and password over mutual TLS.
+func TestHistoryEmbeddedClusterWithNATSAuthAndTLS(t *testing.T) {
+	certs := writeTestCerts(t)
+	testHistoryEmbeddedCluster(t, func(i int, listen, cluster []string) string {
+		return fmt.Sprintf(`nats:
+  embedded:
+    listen: %q
+    users: [{user: pub, password: pub-secret}]
+    tls: {cert: %q, key: %q}
+    cluster:
+      name: g
+      listen: %q
+      routes: ["nats://%s"]
+      user: route
+      password: route-secret
+      tls: {cert: %q, key: %q, ca: %q}
+`, listen[i], certs.cert, certs.key, cluster[i], cluster[1-i], certs.cert, certs.key, certs.ca)
+	})
+}
+
+func testHistoryEmbeddedCluster(t *testing.T, natsYAML func(i int, listen, cluster []string) string) {
 	b := backend(t, "a")
 	listen := []string{freeAddr(t), freeAddr(t)}
 	cluster := []string{freeAddr(t), freeAddr(t)}
@@ -133,8 +171,7 @@ func TestHistoryEmbeddedCluster(t *testing.T) {
 	for i := range 2 {
 		go func() {
 			path := filepath.Join(t.TempDir(), "gripd.yaml")
-			writeFile(t, path, daemonYAML(fmt.Sprintf("history: {enabled: true}\nnats: {embedded: {listen: %q, cluster: {name: g, listen: %q, routes: [\"nats://%s\"]}}}",
-				listen[i], cluster[i], cluster[1-i]), b.URL))
+			writeFile(t, path, daemonYAML("history: {enabled: true}\n"+natsYAML(i, listen, cluster), b.URL))
 			src := &config.Source{Path: path}
 			cfg, err := src.Load()
 			if err != nil {
