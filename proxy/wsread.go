@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"io"
 	"slices"
@@ -59,9 +58,7 @@ func (b *partialBudget) give(n int64) { b.held.Add(-n) }
 // limits.ws_message_timeout and fit in limits.ws_partial_budget, or the
 // connection is closed and the error says why.
 func (ws *wsSession) readMessage() (websocket.MessageType, []byte, error) {
-	ctx, cancel := context.WithCancel(ws.ctx)
-	defer cancel()
-	typ, r, err := ws.conn.Reader(ctx)
+	typ, r, err := ws.conn.Reader(ws.ctx)
 	if err != nil {
 		return 0, nil, err
 	}
