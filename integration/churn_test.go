@@ -94,6 +94,7 @@ func TestChurn(t *testing.T) {
 	stopPub := make(chan struct{})
 	var pubWG sync.WaitGroup
 	var published, pubErrs int
+	var firstPubErr error
 	pubWG.Go(func() {
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
@@ -105,6 +106,9 @@ func TestChurn(t *testing.T) {
 			}
 			for ch := range channels {
 				if err := g.publish(fmt.Sprintf("churn-%d", ch), fmt.Sprintf("data: %d\n\n", seq)); err != nil {
+					if pubErrs == 0 {
+						firstPubErr = err
+					}
 					pubErrs++
 				} else {
 					published++
@@ -160,7 +164,7 @@ func TestChurn(t *testing.T) {
 		t.Errorf("%d of %d clients got no published item while held", connected-withItems, connected)
 	}
 	if pubErrs > 0 {
-		t.Errorf("%d publishes failed (%d ok)", pubErrs, published)
+		t.Errorf("%d publishes failed (%d ok); the first: %v", pubErrs, published, firstPubErr)
 	}
 
 	after := settle(t, g, base, "after the churn")

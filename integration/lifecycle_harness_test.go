@@ -105,20 +105,31 @@ func httpGet(u string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// publish posts one http-stream and http-response item to channel.
+// publish posts one http-stream and http-response item to channel. Like
+// a well-behaved publisher it retries, a few times, a 503 that carries
+// Retry-After: gripd pushing back while its delivery runs behind (a busy
+// machine under -race can get there), which is not what these tests are
+// about.
 func (g *lifecycleGripd) publish(channel, content string) error {
 	body := fmt.Sprintf(`{"items":[{"channel":%q,"formats":{"http-stream":{"content":%q},"http-response":{"body":%q}}}]}`,
 		channel, content, content)
 	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Post("http://"+g.control+"/publish/", "application/json", strings.NewReader(body))
-	if err != nil {
-		return err
+	for try := 1; ; try++ {
+		resp, err := c.Post("http://"+g.control+"/publish/", "application/json", strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == 200:
+			return nil
+		case resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "" && try < 5:
+			time.Sleep(time.Second) // the Retry-After gripd sends
+		default:
+			return fmt.Errorf("publish: %s %q", resp.Status, msg)
+		}
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("publish: %s", resp.Status)
-	}
-	return nil
 }
 
 // metrics reads gripd's /metrics into name{labels} -> value.

@@ -31,7 +31,10 @@ const (
 	connRejectDrain = 64 << 10
 	// connMaxAnswering caps the refused connections being answered at once;
 	// past it (a flood) they are closed without an answer, so refusing
-	// costs no goroutines beyond this.
+	// costs no goroutines beyond this. A listener with a small limit
+	// answers at most a quarter of its limit at once: each refused
+	// connection holds a file descriptor while it is answered, and a
+	// listener's limit is its share of them.
 	connMaxAnswering = 128
 	// connRejectLogEvery is the most often the limit is logged.
 	connRejectLogEvery = 10 * time.Second
@@ -59,10 +62,11 @@ func connBusyResponse() []byte {
 // The 503 is plain HTTP/1.1: wrap a listener of plain TCP, not of TLS.
 type ConnLimitListener struct {
 	net.Listener
-	max      int64
-	log      zerolog.Logger
-	logEvery time.Duration
-	busy     []byte // connBusyResponse, built once
+	max       int64
+	maxAnswer int // refused connections answered at once (connMaxAnswering, or a quarter of max)
+	log       zerolog.Logger
+	logEvery  time.Duration
+	busy      []byte // connBusyResponse, built once
 
 	open     atomic.Int64
 	rejected atomic.Int64
@@ -84,6 +88,7 @@ func NewConnLimitListener(ln net.Listener, max int, log zerolog.Logger) *ConnLim
 	return &ConnLimitListener{
 		Listener:  ln,
 		max:       int64(max),
+		maxAnswer: min(connMaxAnswering, (max+3)/4),
 		log:       log,
 		logEvery:  connRejectLogEvery,
 		busy:      connBusyResponse(),
@@ -132,7 +137,7 @@ func (l *ConnLimitListener) Rejected() int64 { return l.rejected.Load() }
 func (l *ConnLimitListener) refuse(conn net.Conn) {
 	l.logRefusal(l.rejected.Add(1))
 	l.mu.Lock()
-	if l.closed || len(l.answering) >= connMaxAnswering {
+	if l.closed || len(l.answering) >= l.maxAnswer {
 		l.mu.Unlock()
 		conn.Close()
 		return

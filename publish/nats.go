@@ -88,6 +88,7 @@ type NATSBroker struct {
 	reconnects    atomic.Int64 // times the connection to NATS came back
 	slowConsumers atomic.Int64 // times NATS dropped messages for this instance: it fell behind
 	refused       atomic.Int64 // messages refused: a body too large, an item on another channel's subject
+	refusedLog    atomic.Int64 // unix ns of the last refusal logged (at most one a second)
 
 	// history, once EnableHistory has run, stores every published item
 	// (jetstream.go).
@@ -259,8 +260,10 @@ func (b *NATSBroker) publishFromNATS(m *nats.Msg) {
 	if int64(len(m.Data)) > b.cfg.MaxBodyBytes {
 		// The control API's limit; the embedded server's max_payload
 		// stops far bigger ones before they reach any instance.
-		b.refused.Add(1)
-		b.log.Warn().Int("bytes", len(m.Data)).Int64("max", b.cfg.MaxBodyBytes).Msg("publish body on NATS refused: too large")
+		if b.countRefused() {
+			b.log.Warn().Int("bytes", len(m.Data)).Int64("max", b.cfg.MaxBodyBytes).Int64("refused_total", b.refused.Load()).
+				Msg("publish body on NATS refused: too large")
+		}
 		if m.Reply != "" {
 			_ = m.Respond([]byte("Request body too large."))
 		}
@@ -388,6 +391,16 @@ func (b *NATSBroker) NATSSubscriptions() int {
 	return len(b.subs)
 }
 
+// countRefused counts a refused message and reports whether to log it: at
+// most one line a second, so a flood of bad messages does not flood the
+// log (refused_total in the line says how many there were).
+func (b *NATSBroker) countRefused() bool {
+	b.refused.Add(1)
+	now := time.Now().UnixNano()
+	last := b.refusedLog.Load()
+	return now-last >= int64(time.Second) && b.refusedLog.CompareAndSwap(last, now)
+}
+
 // RefusedMessages reports how many messages from NATS this instance
 // refused: publish bodies over the limit, items whose channel is not
 // their subject's.
@@ -418,9 +431,10 @@ func (b *NATSBroker) deliverLoop() {
 			if it.Channel != channel {
 				// The subject is what NATS permissions are written for; an
 				// item claiming another channel is refused, not rerouted.
-				b.refused.Add(1)
-				b.log.Warn().Str("subject", m.Subject).Str("item_channel", it.Channel).Int64("refused_total", b.refused.Load()).
-					Msg("item on NATS refused: its channel is not its subject's")
+				if b.countRefused() {
+					b.log.Warn().Str("subject", m.Subject).Str("item_channel", it.Channel).Int64("refused_total", b.refused.Load()).
+						Msg("item on NATS refused: its channel is not its subject's")
+				}
 				continue
 			}
 			// Its place in history, when it came through it (jetstream.go).

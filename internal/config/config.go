@@ -7,6 +7,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/nats-io/nats-server/v2/server"
+
 	"github.com/gripd/gripd/handoff"
 	"github.com/gripd/gripd/proxy"
 	"github.com/gripd/gripd/publish"
@@ -320,6 +322,9 @@ const (
 	clientShare  = 2
 	controlShare = 8
 	adminShare   = 16
+	// natsShare is the embedded NATS server's client port's (see
+	// EmbeddedNATSMaxConns).
+	natsShare = 16
 )
 
 // ListenerMaxConns resolves a listener's connection cap: a configured
@@ -338,6 +343,14 @@ func ListenerMaxConns(configured, def int, nofile uint64, share uint64) int {
 // ControlMaxConns resolves control.max_conns against nofile.
 func (c Control) ControlMaxConns(nofile uint64) int {
 	return ListenerMaxConns(c.MaxConns, DefaultControlMaxConns, nofile, controlShare)
+}
+
+// EmbeddedNATSMaxConns is the most client connections the embedded NATS
+// server takes: nats-server's default (64K), lowered to a sixteenth of the
+// open-file limit, so that connections to it (each has a descriptor while
+// it logs in) cannot starve the other listeners.
+func EmbeddedNATSMaxConns(nofile uint64) int {
+	return ListenerMaxConns(0, server.DEFAULT_MAX_CONNECTIONS, nofile, natsShare)
 }
 
 // AdminMaxConns resolves admin.max_conns against nofile.

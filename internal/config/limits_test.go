@@ -132,7 +132,8 @@ func TestListenerCapsReserveFileDescriptors(t *testing.T) {
 		client := ClientMaxConns(0, nofile)
 		control := Control{}.ControlMaxConns(nofile)
 		admin := Admin{}.AdminMaxConns(nofile)
-		if total := uint64(client + control + admin); total > nofile*3/4 {
+		natsConns := EmbeddedNATSMaxConns(nofile)
+		if total := uint64(client + control + admin + natsConns); total > nofile*3/4 {
 			t.Errorf("nofile %d: caps client %d + control %d + admin %d = %d, more than three quarters", nofile, client, control, admin, total)
 		}
 		if control < 1 || admin < 1 {

@@ -77,7 +77,8 @@ func embeddedOptions(cfg config.EmbeddedNATS, prefix string) (opts *server.Optio
 	// is a publish body, one on <prefix>.ch.> a single item of one, and
 	// NATS refuses bigger ones before they reach any instance. Twice the
 	// limit leaves room for an item re-encoded by gripd (JSON escapes).
-	opts = &server.Options{Host: host, Port: port, NoSigs: true, NoLog: true, MaxPayload: 2 * publish.DefaultMaxBodyBytes}
+	opts = &server.Options{Host: host, Port: port, NoSigs: true, NoLog: true, MaxPayload: 2 * publish.DefaultMaxBodyBytes,
+		MaxConn: config.EmbeddedNATSMaxConns(openFileLimit())}
 	if err := embeddedAuth(opts, cfg.Users, prefix); err != nil {
 		return nil, nil, err
 	}

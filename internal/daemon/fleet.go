@@ -34,6 +34,7 @@ func (d *Daemon) joinFleet(cfg *config.Config) (fleet, error) {
 			natsCfg.InProcess = emb.server
 			natsCfg.User, natsCfg.Password, natsCfg.Token = emb.user, emb.password, ""
 			natsCfg.Creds, natsCfg.NKey = "", ""
+			natsCfg.TLSCA, natsCfg.TLSCert, natsCfg.TLSKey = "", "", "" // nats.tls is for a url's server
 		}
 	}
 	if natsCfg.URL == "" && natsCfg.InProcess == nil {
