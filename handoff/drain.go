@@ -15,7 +15,10 @@ const drainTick = 10 * time.Millisecond
 // a time rather than all in the same second. Subscriptions made while it
 // runs end at once, as after Close. When ctx is done before the end (an
 // operator in a hurry), the rest end at once. Drain returns when every
-// subscription it found has been ended; owners still call Unsubscribe.
+// subscription it found has been ended, or as soon as none is registered
+// any more: connections that end on their own (their owners called
+// Unsubscribe) leave the schedule, and a drain whose clients all left
+// early ends early. Owners still call Unsubscribe.
 // Publishes keep reaching the subscriptions not yet ended, items waiting
 // in the sequencer for a predecessor included: its wait limit still
 // releases them. Close, after Drain, stops the sequencer.
@@ -33,6 +36,7 @@ func (h *Hub) Drain(ctx context.Context, d time.Duration) {
 	tick := max(d/time.Duration(n), drainTick)
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
+	idle := h.idleSignal()
 	start := time.Now()
 	ended := 0
 	for ended < n {
@@ -40,6 +44,8 @@ func (h *Hub) Drain(ctx context.Context, d time.Duration) {
 		case <-ctx.Done():
 			endAll(subs[ended:])
 			return
+		case <-idle:
+			return // every connection has gone: nothing left to end
 		case now := <-ticker.C:
 			// How many should have ended by now on a straight line from
 			// start to start+d; catching up after a late tick keeps the pace.
@@ -58,22 +64,28 @@ func (h *Hub) Drain(ctx context.Context, d time.Duration) {
 // called Unsubscribe), or with ctx's error when ctx is done first: how a
 // drain waits for parked streams and WebSockets to say goodbye.
 func (h *Hub) WaitIdle(ctx context.Context) error {
-	h.allMu.Lock()
-	if len(h.all) == 0 {
-		h.allMu.Unlock()
-		return nil
-	}
-	if h.idle == nil {
-		h.idle = make(chan struct{})
-	}
-	idle := h.idle
-	h.allMu.Unlock()
 	select {
-	case <-idle:
+	case <-h.idleSignal():
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// idleSignal returns a channel closed once no subscription is registered
+// (already closed when none is).
+func (h *Hub) idleSignal() <-chan struct{} {
+	h.allMu.Lock()
+	defer h.allMu.Unlock()
+	if len(h.all) == 0 {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	if h.idle == nil {
+		h.idle = make(chan struct{})
+	}
+	return h.idle
 }
 
 // signalIdle wakes the waiters of WaitIdle when the last subscription has

@@ -199,3 +199,24 @@ func TestHubWaitIdle(t *testing.T) {
 		t.Fatal("WaitIdle did not return after the last Unsubscribe")
 	}
 }
+
+// Connections that end on their own during a drain leave its schedule:
+// once none is left, Drain returns, however long its window.
+func TestHubDrainEndsWhenTheLastConnectionHasGone(t *testing.T) {
+	h := NewHub(Config{})
+	defer h.Close()
+	subs := subscribeN(h, 3)
+	returned := make(chan struct{})
+	go func() {
+		h.Drain(context.Background(), time.Hour)
+		close(returned)
+	}()
+	for _, s := range subs {
+		h.Unsubscribe(s) // the clients leave by themselves
+	}
+	select {
+	case <-returned:
+	case <-time.After(time.Minute): // only a drain that sits out its window waits this long
+		t.Fatal("Drain still running after every connection has gone")
+	}
+}

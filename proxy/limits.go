@@ -92,6 +92,17 @@ type Limits struct {
 	// a hold: after a burst of linkBurst, one per interval. YAML
 	// limits.link_interval. Default 100ms.
 	LinkInterval time.Duration
+	// WSMessageTimeout is how long a client WebSocket message may take to
+	// arrive, from its first frame to its last; a message not finished by
+	// then closes the connection with 1008 (policy violation), counted.
+	// Waiting for a message has no deadline. YAML
+	// limits.ws_message_timeout. Default 30s.
+	WSMessageTimeout time.Duration
+	// WSPartialBudget caps the memory held by unfinished client WebSocket
+	// messages, all connections together, in bytes; a message that would
+	// pass it closes its connection with 1009 (message too big), counted.
+	// YAML limits.ws_partial_budget. Default 64 MiB.
+	WSPartialBudget int64
 }
 
 // DefaultLimits returns the limits a Server has when none are given.
@@ -122,6 +133,12 @@ func (l Limits) WithDefaults() Limits {
 	}
 	if l.LinkInterval <= 0 {
 		l.LinkInterval = DefaultLinkInterval
+	}
+	if l.WSMessageTimeout <= 0 {
+		l.WSMessageTimeout = DefaultWSMessageTimeout
+	}
+	if l.WSPartialBudget <= 0 {
+		l.WSPartialBudget = DefaultWSPartialBudget
 	}
 	return l
 }

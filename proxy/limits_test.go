@@ -241,7 +241,8 @@ func TestWebSocketMessageLimit(t *testing.T) {
 
 func TestLimitsDefaults(t *testing.T) {
 	want := Limits{MaxRequestBody: 10 << 20, MaxInstructBody: 100000, MaxChannels: 100, MaxWSMessage: 1000000,
-		ReadBodyTimeout: time.Minute, BackendQueueTimeout: 5 * time.Second, MaxLinksWithoutHold: 1000, LinkInterval: 100 * time.Millisecond}
+		ReadBodyTimeout: time.Minute, BackendQueueTimeout: 5 * time.Second, MaxLinksWithoutHold: 1000, LinkInterval: 100 * time.Millisecond,
+		WSMessageTimeout: 30 * time.Second, WSPartialBudget: 64 << 20}
 	if got := DefaultLimits(); got != want {
 		t.Errorf("DefaultLimits() = %+v, want %+v", got, want)
 	}

@@ -39,6 +39,10 @@ type Observer interface {
 	// NextLink reports what became of one next link (Grip-Link rel=next)
 	// of a stream on route: one of the Link* values.
 	NextLink(route string, result string)
+
+	// WebSocketLimit reports a client WebSocket on route closed by a
+	// limit: one of the WSLimit* values.
+	WebSocketLimit(route string, limit string)
 }
 
 // What became of a next link.
@@ -75,6 +79,7 @@ func (nopObserver) HoldEnded(string, handoff.Kind)                    {}
 func (nopObserver) BackendRequest(string, int, string, time.Duration) {}
 func (nopObserver) WebSocketOverHTTP(string, string)                  {}
 func (nopObserver) NextLink(string, string)                           {}
+func (nopObserver) WebSocketLimit(string, string)                     {}
 
 // observeBackend reports a backend request that started at start and
 // ended with resp (its headers) or err.

@@ -47,6 +47,10 @@ func (r *recorder) NextLink(route, result string) {
 	r.calls <- fmt.Sprintf("link %s %s", route, result)
 }
 
+func (r *recorder) WebSocketLimit(route, limit string) {
+	r.calls <- fmt.Sprintf("ws limit %s %s", route, limit)
+}
+
 // expectSkipping takes calls until want, failing if none comes.
 func (r *recorder) expectSkipping(t *testing.T, want string) {
 	t.Helper()

@@ -139,3 +139,33 @@ func FuzzNormalizePath(f *testing.F) {
 		}
 	})
 }
+
+// A host written with its trailing dot ("files.local.", fully qualified)
+// is the same host: its own routes apply, never the "*" ones.
+func TestTrailingDotHostMatchesItsOwnRoutes(t *testing.T) {
+	public := newBackend(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("public")) })
+	other := newBackend(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("other")) })
+	table, err := NewTable([]Route{
+		{ID: "public", Host: "files.local", PathPrefix: "/public/", Backends: []Backend{{URL: mustURL(t, public.URL)}}},
+		{ID: "other", Host: "*", Backends: []Backend{{URL: mustURL(t, other.URL)}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, []string{other.URL}, fixtureOpts{route: Route{ID: "x"}})
+	f.srv.SetTable(table)
+	for _, tc := range []struct {
+		host, path string
+		code       int
+		body       string
+	}{
+		{"files.local.", "/public/a", 200, "public"},
+		{"FILES.local.:80", "/public/a", 200, "public"},
+		{"files.local.", "/secret.txt", 502, "No route for host: files.local\n"},
+	} {
+		resp := get(t, f.proxy.URL+tc.path, map[string]string{"Host": tc.host})
+		if body := readAll(t, resp); resp.StatusCode != tc.code || body != tc.body {
+			t.Errorf("Host %s %s: %d %q, want %d %q", tc.host, tc.path, resp.StatusCode, body, tc.code, tc.body)
+		}
+	}
+}

@@ -464,3 +464,26 @@ func isPushpinOnlyProp(name string) bool {
 func flagWithValueError(prop routeProp) error {
 	return fmt.Errorf("route property %q is a flag and takes no value (got %q)", prop.name, prop.value)
 }
+
+// RedactRouteLine returns line with the value of every sig_key= replaced
+// by REDACTED, for error messages and logs: a route line that fails to
+// parse must not print its key.
+func RedactRouteLine(line string) string {
+	const prop = "sig_key="
+	var out strings.Builder
+	for {
+		i := strings.Index(line, prop)
+		if i < 0 {
+			out.WriteString(line)
+			return out.String()
+		}
+		start := i + len(prop)
+		out.WriteString(line[:start])
+		out.WriteString("REDACTED")
+		_, end, err := readRoutePart(line, start)
+		if err != nil {
+			return out.String() // an unterminated quote: the rest is the key
+		}
+		line = line[end:]
+	}
+}

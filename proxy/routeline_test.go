@@ -336,3 +336,18 @@ func TestDefaultRouteID(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactRouteLine(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"* 127.0.0.1:8000", "* 127.0.0.1:8000"},
+		{"* sig_key=secret 127.0.0.1:8000", "* sig_key=REDACTED 127.0.0.1:8000"},
+		{"*,sig_iss=x,sig_key=base64:c2VjcmV0,id=a 127.0.0.1:8000", "*,sig_iss=x,sig_key=REDACTED,id=a 127.0.0.1:8000"},
+		{`*,sig_key="a b,c" 127.0.0.1:8000`, `*,sig_key=REDACTED 127.0.0.1:8000`},
+		{`*,sig_key="unterminated 127.0.0.1:8000`, `*,sig_key=REDACTED`},
+		{"a,sig_key=1 b,sig_key=2", "a,sig_key=REDACTED b,sig_key=REDACTED"},
+	} {
+		if got := RedactRouteLine(tc.in); got != tc.want {
+			t.Errorf("RedactRouteLine(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

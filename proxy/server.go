@@ -98,6 +98,9 @@ type Server struct {
 	timeout atomic.Int64
 	// recoveries paces re-requests and link fetches (rerequest.go).
 	recoveries *rate.Limiter
+	// partial counts the bytes of unfinished client WebSocket messages
+	// (wsread.go).
+	partial partialBudget
 }
 
 // signing is the server-wide Grip-Sig issuer and key, with the signers
@@ -258,6 +261,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
+	// "files.local." is files.local (a fully qualified name): it must not
+	// slip past files.local's routes to the "*" ones.
+	host = strings.TrimSuffix(host, ".")
 	if r.Method == http.MethodConnect {
 		// gripd is a reverse proxy: it never opens tunnels.
 		lw.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
@@ -304,8 +310,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.rrStart = int(c.(*atomic.Uint64).Add(1) % uint64(len(route.Backends)))
 	}
 	ctx := context.WithValue(r.Context(), stateKey{}, st)
+	defer s.logAborted(r, st, start)
 	s.serveWithRerequests(lw, r.WithContext(ctx), st)
 	s.logRequest(r, st, start)
+}
+
+// logAborted writes the access-log line of a request whose response was
+// cut off mid-body: the reverse proxy then panics with
+// http.ErrAbortHandler (the server drops the connection, so the client
+// cannot take a cut body for a whole one), which would skip the line.
+// Deferred; it panics on.
+func (s *Server) logAborted(r *http.Request, st *requestState, start time.Time) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		if r.Context().Err() != nil {
+			st.end = "client gone"
+		} else {
+			st.end = "backend broke off the body"
+			st.log.Warn().Str("route", st.route.ID).Str("backend", st.backend).Msg("backend broke off its response body; the client's connection is cut")
+		}
+		s.logRequest(r, st, start)
+	}
+	panic(v)
 }
 
 // normalizeRequestPath puts r's path in its normalized form

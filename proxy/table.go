@@ -11,7 +11,9 @@ import (
 // Table is the route table: it picks the route for a request by host and
 // path, the way Pushpin does:
 //
-//   - the host is compared without its port, case-insensitively;
+//   - the host is compared without its port and a trailing dot
+//     ("files.local." is files.local; ServeHTTP strips both),
+//     case-insensitively;
 //   - if the host has routes of its own, only those are considered, and
 //     when none of them matches there is no route (the caller answers 502
 //     "No route for host: X"); "*" routes serve only hosts that have no

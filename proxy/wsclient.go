@@ -25,7 +25,7 @@ func (ws *wsSession) readClient() {
 		if ws.backend == nil && !ws.waitRoom() {
 			return // the session ended
 		}
-		typ, data, err := ws.conn.Read(ws.ctx)
+		typ, data, err := ws.readMessage()
 		if err != nil {
 			switch {
 			case ws.ended.Load():

@@ -26,6 +26,7 @@ type ProxyMetrics struct {
 	duration   *prometheus.HistogramVec
 	wsOverHTTP *prometheus.CounterVec
 	links      *prometheus.CounterVec
+	wsLimits   *prometheus.CounterVec
 
 	routes sync.Map // route ID → *routeSeries
 
@@ -61,11 +62,15 @@ func newProxyMetrics() *ProxyMetrics {
 			Name: "gripd_next_links_total",
 			Help: "Next links (Grip-Link rel=next) of streams, by route and result: followed, refused (a host neither in the route table nor in links.allow_hosts) or capped (too many in a row without a hold: the stream ended).",
 		}, []string{"route", "result"}),
+		wsLimits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gripd_websocket_limit_closes_total",
+			Help: "Client WebSockets closed by a limit, by route and limit: message_timeout (1008, a message not finished within limits.ws_message_timeout) or partial_budget (1009, unfinished messages over limits.ws_partial_budget).",
+		}, []string{"route", "limit"}),
 	}
 }
 
 func (p *ProxyMetrics) register(reg prometheus.Registerer) {
-	reg.MustRegister(p.held, p.requests, p.duration, p.wsOverHTTP, p.links)
+	reg.MustRegister(p.held, p.requests, p.duration, p.wsOverHTTP, p.links, p.wsLimits)
 }
 
 // routeSeries are one route's series. Only codes grows after creation.
@@ -76,6 +81,7 @@ type routeSeries struct {
 	failures map[string]prometheus.Counter // by proxy.Failure*; read-only
 	ws       map[string]prometheus.Counter // by proxy.WSResult*; read-only
 	links    map[string]prometheus.Counter // by proxy.Link*; read-only
+	wsLimits map[string]prometheus.Counter // by proxy.WSLimit*; read-only
 	duration prometheus.Observer
 	codes    sync.Map // status code (int) → prometheus.Counter
 }
@@ -91,6 +97,7 @@ func (p *ProxyMetrics) route(id string) *routeSeries {
 		failures: map[string]prometheus.Counter{},
 		ws:       map[string]prometheus.Counter{},
 		links:    map[string]prometheus.Counter{},
+		wsLimits: map[string]prometheus.Counter{},
 		duration: p.duration.WithLabelValues(id),
 	}
 	for _, k := range []handoff.Kind{handoff.KindResponse, handoff.KindStream, handoff.KindWebSocket} {
@@ -104,6 +111,9 @@ func (p *ProxyMetrics) route(id string) *routeSeries {
 	}
 	for _, res := range []string{proxy.LinkFollowed, proxy.LinkRefused, proxy.LinkCapped} {
 		r.links[res] = p.links.WithLabelValues(id, res)
+	}
+	for _, l := range []string{proxy.WSLimitMessageTimeout, proxy.WSLimitPartialBudget} {
+		r.wsLimits[l] = p.wsLimits.WithLabelValues(id, l)
 	}
 	// Another goroutine may have stored the route meanwhile: keep one. The
 	// children are the vectors' own, so the loser's are the same series.
@@ -172,6 +182,12 @@ func (p *ProxyMetrics) WebSocketOverHTTP(route, result string) {
 
 func (p *ProxyMetrics) NextLink(route, result string) {
 	if c, ok := p.route(route).links[result]; ok {
+		c.Inc()
+	}
+}
+
+func (p *ProxyMetrics) WebSocketLimit(route, limit string) {
+	if c, ok := p.route(route).wsLimits[limit]; ok {
 		c.Inc()
 	}
 }

@@ -264,6 +264,15 @@ type Limits struct {
 	// a hold: ten at once, then one per interval. Default
 	// proxy.DefaultLinkInterval (100ms).
 	LinkInterval Duration `yaml:"link_interval"`
+	// WSMessageTimeout is how long a client WebSocket message may take
+	// from its first frame to its last; longer closes the connection with
+	// 1008. Default proxy.DefaultWSMessageTimeout (30s).
+	WSMessageTimeout Duration `yaml:"ws_message_timeout"`
+	// WSPartialBudget caps the memory of unfinished client WebSocket
+	// messages, all connections together; a message that would pass it
+	// closes its connection with 1009. Default
+	// proxy.DefaultWSPartialBudget (64 MiB).
+	WSPartialBudget Size `yaml:"ws_partial_budget"`
 }
 
 // Proxy is the request-time limits as package proxy takes them.
@@ -277,6 +286,8 @@ func (l Limits) Proxy() proxy.Limits {
 		BackendQueueTimeout: l.BackendQueueTimeout.Std(),
 		MaxLinksWithoutHold: l.MaxLinksWithoutHold,
 		LinkInterval:        l.LinkInterval.Std(),
+		WSMessageTimeout:    l.WSMessageTimeout.Std(),
+		WSPartialBudget:     int64(l.WSPartialBudget),
 	}
 }
 
@@ -416,6 +427,8 @@ func Default() *Config {
 			BackendQueueTimeout: Duration(proxy.DefaultBackendQueueTimeout),
 			MaxLinksWithoutHold: proxy.DefaultMaxLinksWithoutHold,
 			LinkInterval:        Duration(proxy.DefaultLinkInterval),
+			WSMessageTimeout:    Duration(proxy.DefaultWSMessageTimeout),
+			WSPartialBudget:     proxy.DefaultWSPartialBudget,
 		},
 		History: History{
 			MaxAge:             Duration(publish.DefaultHistoryMaxAge),

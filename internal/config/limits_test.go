@@ -22,6 +22,8 @@ limits:
   backend_queue_timeout: 2s
   max_links_without_hold: 50
   link_interval: 1s
+  ws_message_timeout: 10s
+  ws_partial_budget: 16MiB
 `
 	cfg, err := Parse([]byte(yamlText))
 	if err != nil {
@@ -30,7 +32,8 @@ limits:
 	wantLimits := Limits{MaxClientConns: 1000, MaxHeaderBytes: 16 << 10, ReadHeaderTimeout: Duration(5 * time.Second),
 		IdleTimeout: Duration(time.Minute), MaxRequestBody: 2000000, MaxInstructBody: 65536, MaxChannels: 30, MaxWSMessage: 1 << 20,
 		ReadBodyTimeout: Duration(20 * time.Second), BackendQueueTimeout: Duration(2 * time.Second),
-		MaxLinksWithoutHold: 50, LinkInterval: Duration(time.Second)}
+		MaxLinksWithoutHold: 50, LinkInterval: Duration(time.Second),
+		WSMessageTimeout: Duration(10 * time.Second), WSPartialBudget: 16 << 20}
 	if cfg.Limits != wantLimits {
 		t.Errorf("Limits = %+v, want %+v", cfg.Limits, wantLimits)
 	}

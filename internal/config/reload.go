@@ -75,7 +75,8 @@ func classify(key string) (s setting, ok bool) {
 	case "backend_timeout", "backend_max_conns":
 		return live("backend", applyBackendLimits), true
 	case "limits.max_request_body", "limits.max_instruct_body", "limits.max_channels", "limits.max_ws_message",
-		"limits.read_body_timeout", "limits.backend_queue_timeout", "limits.max_links_without_hold", "limits.link_interval":
+		"limits.read_body_timeout", "limits.backend_queue_timeout", "limits.max_links_without_hold", "limits.link_interval",
+		"limits.ws_message_timeout", "limits.ws_partial_budget":
 		return live("limits", applyLimits), true
 	case "subscriber_queue":
 		return live("subscriber_queue", applyQueueSize), true

@@ -107,7 +107,7 @@ func ParseRouteLines(lines []string) (Routes, error) {
 	for _, line := range lines {
 		r, err := proxy.ParseRouteLine(line)
 		if err != nil {
-			return nil, fmt.Errorf("--route %q: %w", line, err)
+			return nil, fmt.Errorf("--route %q: %w", proxy.RedactRouteLine(line), err)
 		}
 		routes = append(routes, r)
 	}

@@ -17,8 +17,10 @@ const shutdownGrace = 10 * time.Second
 // end spread over the drain window (streams end cleanly, long-polls get
 // their timeout response, WebSockets close 1001 and their backends get a
 // DISCONNECT); publishes keep flowing to the connections still held, and
-// those under way complete. Cancelling hurry drops the pace and ends
-// everything still held at once. Close follows.
+// those under way complete. Connections whose clients leave on their own
+// leave the schedule, and the drain is over as soon as none is held, not
+// when the window is. Cancelling hurry drops the pace and ends everything
+// still held at once. Close follows.
 func (d *Daemon) Drain(hurry context.Context) {
 	window := d.reload.current().Drain.Duration.Std()
 	start := time.Now()
