@@ -36,6 +36,10 @@ const (
 	// connection holds a file descriptor while it is answered, and a
 	// listener's limit is its share of them.
 	connMaxAnswering = 128
+	// connMinAnswering is how many refused connections even the smallest
+	// listener answers at once: with one, a client that retries before the
+	// last refusal's goroutine has seen it hang up would get a bare reset.
+	connMinAnswering = 4
 	// connRejectLogEvery is the most often the limit is logged.
 	connRejectLogEvery = 10 * time.Second
 )
@@ -85,10 +89,14 @@ func NewConnLimitListener(ln net.Listener, max int, log zerolog.Logger) *ConnLim
 	if max < 1 {
 		max = DefaultMaxConns
 	}
+	answering := min(connMaxAnswering, (max+3)/4)
+	if answering < connMinAnswering {
+		answering = connMinAnswering
+	}
 	return &ConnLimitListener{
 		Listener:  ln,
 		max:       int64(max),
-		maxAnswer: min(connMaxAnswering, (max+3)/4),
+		maxAnswer: answering,
 		log:       log,
 		logEvery:  connRejectLogEvery,
 		busy:      connBusyResponse(),
@@ -153,10 +161,12 @@ func (l *ConnLimitListener) refuse(conn net.Conn) {
 func (l *ConnLimitListener) answerBusy(conn net.Conn) {
 	defer l.wg.Done()
 	defer func() {
-		conn.Close()
+		// The slot is free before the client can see the close, so a
+		// client that reconnects at once is answered too.
 		l.mu.Lock()
 		delete(l.answering, conn)
 		l.mu.Unlock()
+		conn.Close()
 	}()
 	_ = conn.SetDeadline(time.Now().Add(connRejectLinger))
 	// Answer only once the request is in: HTTP clients (Go's among them)
