@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/gripd/gripd/internal/testutil"
 	"io"
 	"net"
 	"net/http"
@@ -51,7 +52,7 @@ func (l *logLines) find(t *testing.T, msg string) map[string]any {
 // logged below error level, counted as code="client" and not as a backend
 // failure, and the request has its access-log line.
 func TestMalformedChunkedBodyIsAClientFault(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 	})
 	logs := &logLines{}
@@ -86,7 +87,7 @@ func TestMalformedChunkedBodyIsAClientFault(t *testing.T) {
 // access-log line saying so, and the client's connection is cut (it must
 // not take the cut body for a whole one).
 func TestBackendResetMidBodyIsLogged(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "100")
 		w.WriteHeader(200)
 		io.WriteString(w, "only part")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/gripd/gripd/internal/testutil"
 	"github.com/rs/zerolog"
 )
 
@@ -134,13 +135,13 @@ func TestConnLimitListener(t *testing.T) {
 // Held streams occupy their slots: with both taken, the next client gets
 // 503 with Retry-After; when one stream ends its slot comes free.
 func TestConnLimitWithHeldStreams(t *testing.T) {
-	b := streamBackend(t, "busy", nil)
+	b := testutil.StreamBackend(t, "busy", nil)
 	f := newFixture(t, []string{b.URL}, fixtureOpts{listener: &ListenerLimits{MaxConns: 2}})
 	first := get(t, f.proxy.URL+"/", nil)
 	defer first.Body.Close()
 	second := get(t, f.proxy.URL+"/", nil)
 	defer second.Body.Close()
-	waitSubscribers(t, f.hub, "busy", 2)
+	testutil.WaitSubscribers(t, f.hub, "busy", 2)
 
 	resp := get(t, f.proxy.URL+"/", nil)
 	body := readAll(t, resp)
@@ -150,7 +151,7 @@ func TestConnLimitWithHeldStreams(t *testing.T) {
 	}
 
 	first.Body.Close() // the client hangs up: the parked stream ends
-	waitSubscribers(t, f.hub, "busy", 1)
+	testutil.WaitSubscribers(t, f.hub, "busy", 1)
 	waitOpen(t, f.ln, 1)
 	again := get(t, f.proxy.URL+"/", nil)
 	defer again.Body.Close()
@@ -181,7 +182,7 @@ func TestConnLimitWithWebSocket(t *testing.T) {
 
 // Request headers over MaxHeaderBytes are answered 431.
 func TestHeaderLimit(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	f := newFixture(t, []string{b.URL}, fixtureOpts{listener: &ListenerLimits{MaxHeaderBytes: 8 << 10}})
 	tests := []struct {
 		name       string
@@ -206,7 +207,7 @@ func TestHeaderLimit(t *testing.T) {
 // A client that never finishes its headers is disconnected after
 // ReadHeaderTimeout; one that does is served.
 func TestReadHeaderTimeout(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	f := newFixture(t, []string{b.URL}, fixtureOpts{listener: &ListenerLimits{ReadHeaderTimeout: 200 * time.Millisecond}})
 	addr := f.proxy.Listener.Addr().String()
 	if got := dialRaw(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 200 OK\r\n") {

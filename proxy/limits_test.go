@@ -14,6 +14,7 @@ import (
 
 	"github.com/gripd/gripd/grip"
 	"github.com/gripd/gripd/handoff"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // Tests of Limits: what a client sees when each one is hit, and when it
@@ -38,7 +39,7 @@ func TestRequestBodyLimit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var requests, wholeBodies atomic.Int64
-			b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+			b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 				requests.Add(1)
 				body, err := io.ReadAll(r.Body)
 				if err == nil && len(body) == tt.size {
@@ -124,7 +125,7 @@ func TestInstructBodyLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { tt.backend(w) })
+			b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) { tt.backend(w) })
 			var logs logBuffer
 			f := newFixture(t, []string{b.URL}, fixtureOpts{limits: Limits{MaxInstructBody: limit}, log: &logs})
 			resp := get(t, f.proxy.URL+"/", nil)
@@ -150,7 +151,7 @@ func TestInstructBodyLimit(t *testing.T) {
 // 502 and the log says why. SetLimits changes the limit for the next
 // request.
 func TestChannelsPerHoldLimit(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Grip-Hold", "stream")
 		w.Header().Set("Grip-Channel", "a, b, c")
 		io.WriteString(w, "held\n")
@@ -163,7 +164,7 @@ func TestChannelsPerHoldLimit(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || line != "held\n" {
 		t.Fatalf("at the limit: %d %q %v", resp.StatusCode, line, err)
 	}
-	waitSubscribers(t, f.hub, "c", 1)
+	testutil.WaitSubscribers(t, f.hub, "c", 1)
 	resp.Body.Close()
 
 	f.srv.SetLimits(Limits{MaxChannels: 2})

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -14,25 +13,11 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
-// logBuffer is a bytes.Buffer the server can write to while a test reads.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// logBuffer is the server's log, read by the test while the server writes.
+type logBuffer struct{ testutil.Buffer }
 
 // waitLogLine waits for a JSON log line whose message is msg, and returns
 // its fields.
@@ -85,7 +70,7 @@ func TestValidRequestID(t *testing.T) {
 func requestIDRun(t *testing.T, hdr http.Header) (backend []string, resp []string, logged any) {
 	t.Helper()
 	var mu sync.Mutex
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		backend = r.Header.Values("X-Request-Id")
 		mu.Unlock()
@@ -159,7 +144,7 @@ func TestRequestIDBadOneReplaced(t *testing.T) {
 }
 
 func TestRequestIDBackendEchoNotDoubled(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-Id", "backend-own")
 		io.WriteString(w, "ok")
 	})
@@ -185,7 +170,7 @@ func TestRequestIDOnErrorAndNoRoute(t *testing.T) {
 func TestRequestIDOnHeldResponses(t *testing.T) {
 	var mu sync.Mutex
 	var seen []string
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		seen = append(seen, r.Header.Get("X-Request-Id"))
 		mu.Unlock()
@@ -207,7 +192,7 @@ func TestRequestIDOnHeldResponses(t *testing.T) {
 	// Long-poll, answered by a publish whose headers carry their own id.
 	done := make(chan *http.Response, 1)
 	go func() { done <- get(t, f.proxy.URL+"/poll", map[string]string{"X-Request-Id": "poll-id"}) }()
-	waitSubscribers(t, f.hub, "rl", 1)
+	testutil.WaitSubscribers(t, f.hub, "rl", 1)
 	f.hub.Deliver([]grip.Item{{Channel: "rl", HTTPResponse: &grip.HTTPResponseFormat{Action: grip.ActionSend, Code: 200,
 		Header: http.Header{"X-Request-Id": {"published"}}, Body: []byte("pub")}}})
 	resp := <-done
@@ -224,10 +209,10 @@ func TestRequestIDOnHeldResponses(t *testing.T) {
 	if got := resp.Header.Values("X-Request-Id"); len(got) != 1 || got[0] != "stream-id" {
 		t.Errorf("stream X-Request-Id %q, want [stream-id]", got)
 	}
-	waitSubscribers(t, f.hub, "rs", 1)
+	testutil.WaitSubscribers(t, f.hub, "rs", 1)
 	f.hub.Deliver([]grip.Item{{Channel: "rs", HTTPStream: &grip.HTTPStreamFormat{Action: grip.ActionClose}}})
 	readAll(t, resp)
-	waitSubscribers(t, f.hub, "rs", 0)
+	testutil.WaitSubscribers(t, f.hub, "rs", 0)
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(logs.String(), `"request_id":"stream-id"`) {
 		if time.Now().After(deadline) {

@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // rawRequest writes req as it is to the proxy over TCP and reads the
@@ -75,7 +76,7 @@ func checkNoClientGrip(t *testing.T, what string, h http.Header) {
 func TestSecurityClientGripHeadersNeverReachBackend(t *testing.T) {
 	var mu sync.Mutex
 	var got http.Header
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		got = r.Header.Clone()
 		mu.Unlock()
@@ -138,7 +139,7 @@ func victim(t *testing.T) (addr string, conns *atomic.Int64) {
 func TestSecurityNoOpenProxy(t *testing.T) {
 	var mu sync.Mutex
 	var hits []string
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		hits = append(hits, r.Method+" "+r.Host+" "+r.URL.RequestURI())
 		mu.Unlock()
@@ -172,7 +173,7 @@ func TestSecurityNoOpenProxy(t *testing.T) {
 
 func TestSecurityNoOpenProxyHostRoute(t *testing.T) {
 	var hits atomic.Int64
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		io.WriteString(w, "from backend")
 	})
@@ -217,7 +218,7 @@ func TestSecuritySecretsNeverLogged(t *testing.T) {
 	hdr := map[string]string{"Grip-Sig": sig, "Authorization": auth, "Cookie": cookie}
 
 	t.Run("plain and failing", func(t *testing.T) {
-		b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/bad" {
 				w.Header().Set("Grip-Hold", "bogus")
 			}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"fmt"
+	"github.com/gripd/gripd/internal/testutil"
 	"io"
 	"net"
 	"net/http"
@@ -15,7 +16,7 @@ import (
 // before answering "ok"; entered gets a value as each request arrives.
 func slowBodyBackend(t *testing.T) (url string, entered chan struct{}) {
 	entered = make(chan struct{}, 16)
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		entered <- struct{}{}
 		if _, err := io.Copy(io.Discard, r.Body); err != nil {
 			return
@@ -114,7 +115,7 @@ func TestSlowBodyTimesOutAndFreesItsBackendConnection(t *testing.T) {
 // once it is read, so a long response on the same connection and the
 // next request on it go through.
 func TestBodyDeadlineLiftedOnceBodyRead(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.(http.Flusher).Flush()
 		time.Sleep(400 * time.Millisecond) // longer than the body deadline

@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // These tests drive WebSocket-over-HTTP sessions end to end: a real
@@ -214,7 +215,7 @@ func TestWebSocketControlMessages(t *testing.T) {
 	b.next(t) // OPEN
 
 	// subscribe: published text and binary messages arrive as such.
-	waitSubscribers(t, f.hub, "c", 1)
+	testutil.WaitSubscribers(t, f.hub, "c", 1)
 	f.hub.Deliver([]grip.Item{
 		{Channel: "c", WSMessage: &grip.WSMessageFormat{Action: grip.ActionSend, Type: "text", Content: []byte("published")}},
 		{Channel: "c", WSMessage: &grip.WSMessageFormat{Action: grip.ActionSend, Type: "binary", Content: []byte{0xff, 0x00, 0x01}}},
@@ -243,7 +244,7 @@ func TestWebSocketControlMessages(t *testing.T) {
 	// unsubscribe: nothing published on c reaches the client any more.
 	write(t, ctx, c, websocket.MessageText, "unsub")
 	readMsg(t, ctx, c, websocket.MessageText, "unsubscribed")
-	waitSubscribers(t, f.hub, "c", 0)
+	testutil.WaitSubscribers(t, f.hub, "c", 0)
 	f.hub.Deliver([]grip.Item{{Channel: "c", WSMessage: &grip.WSMessageFormat{Action: grip.ActionSend, Type: "text", Content: []byte("lost")}}})
 	write(t, ctx, c, websocket.MessageText, "after unsubscribe")
 	readMsg(t, ctx, c, websocket.MessageText, "after unsubscribe")
@@ -323,7 +324,7 @@ func TestWebSocketClose(t *testing.T) {
 		ctx := testCtx(t)
 		c, _ := dialWS(t, ctx, f, "/", nil)
 		b.next(t) // OPEN
-		waitSubscribers(t, f.hub, "c", 1)
+		testutil.WaitSubscribers(t, f.hub, "c", 1)
 		f.hub.Deliver([]grip.Item{{Channel: "c", WSMessage: &grip.WSMessageFormat{Action: grip.ActionClose, Code: 4003, Reason: "pub-bye"}}})
 		readClose(t, ctx, c, 4003, "pub-bye")
 		if r := b.next(t); string(r.Body) != "CLOSE\r\n" {
@@ -370,7 +371,7 @@ func TestWebSocketRefresh(t *testing.T) {
 	ctx := testCtx(t)
 	dialWS(t, ctx, f, "/", nil)
 	cid := b.next(t).Header.Get("Connection-Id")
-	waitSubscribers(t, f.hub, "c", 1)
+	testutil.WaitSubscribers(t, f.hub, "c", 1)
 	f.hub.Deliver([]grip.Item{{Channel: "c", WSMessage: &grip.WSMessageFormat{Action: grip.ActionRefresh}}})
 	r := b.next(t)
 	if len(r.Body) != 0 || r.Header.Get("Connection-Id") != cid || r.Method != http.MethodPost {
@@ -560,7 +561,7 @@ func TestWebSocketPassthroughToWebSocketBackend(t *testing.T) {
 	for name, route := range map[string]Route{"no_grip": {NoGrip: true}, "grip": {}} {
 		t.Run(name, func(t *testing.T) {
 			gotUpgrade := make(chan string, 1)
-			b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+			b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 				gotUpgrade <- r.Header.Get("Upgrade")
 				c, err := websocket.Accept(w, r, nil)
 				if err != nil {

@@ -6,6 +6,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 func wsItem(channel, sender, content string) grip.Item {
@@ -25,7 +26,7 @@ func TestWebSocketFiltersReadSetMeta(t *testing.T) {
 	ctx := testCtx(t)
 	c, _ := dialWS(t, ctx, f, "/", nil)
 	b.next(t) // OPEN
-	waitSubscribers(t, f.hub, "plain", 1)
+	testutil.WaitSubscribers(t, f.hub, "plain", 1)
 
 	f.hub.Deliver([]grip.Item{
 		wsItem("room", "alice", "my own line"),

@@ -24,8 +24,9 @@ type Stream struct {
 	cancel context.CancelFunc
 }
 
-// OpenStream sends GET url with header (may be nil) and returns the
-// stream, whatever its status. It does not follow redirects.
+// OpenStream sends GET url with header (may be nil; a "Host" entry sets
+// the request's Host) and returns the stream, whatever its status. It
+// does not follow redirects.
 func OpenStream(t testing.TB, url string, header http.Header) *Stream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -36,6 +37,9 @@ func OpenStream(t testing.TB, url string, header http.Header) *Stream {
 	}
 	for k, vs := range header {
 		req.Header[k] = vs
+	}
+	if host := header.Get("Host"); host != "" {
+		req.Host = host
 	}
 	timer := time.AfterFunc(WaitTimeout, cancel)
 	resp, err := http.DefaultTransport.RoundTrip(req)
