@@ -73,15 +73,27 @@ func (s *Stream) ReadLine() string {
 // breaks or does not end within WaitTimeout.
 func (s *Stream) ReadToEnd() string {
 	s.t.Helper()
+	rest, err := s.ReadRest()
+	if err != nil {
+		s.t.Fatalf("stream did not end cleanly: %v (read %q)", err, rest)
+	}
+	return rest
+}
+
+// ReadRest reads until the stream ends, cleanly or not, and returns what
+// came and how it ended (nil for a clean end). It fails the test only
+// when the stream does not end within WaitTimeout.
+func (s *Stream) ReadRest() (string, error) {
+	s.t.Helper()
 	var rest []byte
 	err := s.bounded(func() (err error) {
 		rest, err = io.ReadAll(s.r)
 		return err
 	})
-	if err != nil {
-		s.t.Fatalf("stream did not end cleanly: %v (read %q)", err, rest)
+	if errors.Is(err, errReadTimeout) {
+		s.t.Fatalf("stream: %v after %q; want its end", err, rest)
 	}
-	return string(rest)
+	return string(rest), err
 }
 
 // Close drops the stream, the way a client goes away.
