@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/gripd/gripd/handoff"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 func sortedByName(cs []handoff.ChannelCount) []handoff.ChannelCount {
@@ -28,7 +29,7 @@ func gatherCtx(t *testing.T) context.Context {
 // Every instance answers with its own counts; the asker sums them and
 // says how many answered.
 func TestClusterChannelsSumsInstances(t *testing.T) {
-	ns := startNATS(t)
+	ns := testutil.StartNATS(t)
 	a, hubA := newTestBroker(t, ns.ClientURL(), time.Minute)
 	_, hubB := newTestBroker(t, ns.ClientURL(), time.Minute)
 	odd := "a/b c%d.*>"
@@ -71,15 +72,7 @@ func TestClusterChannelsSumsInstances(t *testing.T) {
 // An instance with more channels than fit in one NATS message answers in
 // parts, and the asker puts them together.
 func TestClusterChannelsInParts(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true, MaxPayload: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(5 * time.Second) {
-		t.Fatal("NATS not ready")
-	}
-	t.Cleanup(ns.Shutdown)
+	ns := testutil.StartNATSWith(t, server.Options{MaxPayload: 1024})
 	b, hub := newTestBroker(t, ns.ClientURL(), time.Minute)
 	var want []handoff.ChannelCount
 	for i := range 40 {
@@ -102,7 +95,7 @@ func TestClusterChannelsInParts(t *testing.T) {
 
 // Without expect, gathering ends when the context does, with what came.
 func TestClusterChannelsUntilDeadline(t *testing.T) {
-	ns := startNATS(t)
+	ns := testutil.StartNATS(t)
 	b, hub := newTestBroker(t, ns.ClientURL(), time.Minute)
 	s := hub.Subscribe(handoff.KindStream, []string{"c"})
 	defer hub.Unsubscribe(s)
@@ -115,7 +108,7 @@ func TestClusterChannelsUntilDeadline(t *testing.T) {
 }
 
 func TestClusterChannelsWhileDisconnected(t *testing.T) {
-	ns := startNATS(t)
+	ns := testutil.StartNATS(t)
 	b, _ := newTestBroker(t, ns.ClientURL(), time.Minute)
 	ns.Shutdown()
 	ns.WaitForShutdown()
@@ -128,52 +121,23 @@ func TestClusterChannelsWhileDisconnected(t *testing.T) {
 // waitConnected waits until the broker's connection is up (or down).
 func waitConnected(t *testing.T, b *NATSBroker, up bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for b.Connected() != up {
-		if time.Now().After(deadline) {
-			t.Fatalf("Connected() still %v", !up)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, fmt.Sprintf("Connected() to be %v", up), func() bool { return b.Connected() == up })
 }
 
 // A NATS restart counts as one reconnect.
 func TestNATSBrokerCountsReconnects(t *testing.T) {
-	opts := &server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true}
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(5 * time.Second) {
-		t.Fatal("NATS not ready")
-	}
-	t.Cleanup(ns.Shutdown)
+	ns := testutil.StartNATS(t)
 	b, _ := newTestBroker(t, ns.ClientURL(), time.Minute)
 	if n := b.Reconnects(); n != 0 {
 		t.Fatalf("Reconnects() = %d at start", n)
 	}
-	again := *opts
-	again.Port = ns.Addr().(*net.TCPAddr).Port
+	port := ns.Addr().(*net.TCPAddr).Port
 	ns.Shutdown()
 	ns.WaitForShutdown()
 	waitConnected(t, b, false)
 
-	ns2, err := server.NewServer(&again)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns2.Start()
-	t.Cleanup(ns2.Shutdown)
-	if !ns2.ReadyForConnections(5 * time.Second) {
-		t.Fatal("NATS not ready again")
-	}
+	testutil.StartNATSWith(t, server.Options{Port: port}) // the same address again
 	waitConnected(t, b, true)
-	deadline := time.Now().Add(5 * time.Second)
-	for b.Reconnects() != 1 { // the handler runs just after the connection is back
-		if time.Now().After(deadline) {
-			t.Fatalf("Reconnects() = %d, want 1", b.Reconnects())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// The handler runs just after the connection is back.
+	testutil.WaitFor(t, "Reconnects() to be 1", func() bool { return b.Reconnects() == 1 })
 }

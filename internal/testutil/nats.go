@@ -6,12 +6,19 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// StartNATS starts an in-process NATS server with opts, on a loopback
-// port the kernel chooses unless opts says otherwise, without logging or
-// signal handlers, and waits until it takes connections. It shuts down
-// when the test ends. For JetStream set opts.JetStream and
+// StartNATS starts an in-process NATS server on a loopback port the
+// kernel chooses, and waits until it takes connections. It shuts down
+// when the test ends.
+func StartNATS(t testing.TB) *server.Server {
+	t.Helper()
+	return StartNATSWith(t, server.Options{})
+}
+
+// StartNATSWith is StartNATS with opts: the host and port it listens on
+// are the kernel's choice on loopback unless opts sets them; it never
+// logs or handles signals. For JetStream set opts.JetStream and
 // opts.StoreDir (t.TempDir()).
-func StartNATS(t testing.TB, opts server.Options) *server.Server {
+func StartNATSWith(t testing.TB, opts server.Options) *server.Server {
 	t.Helper()
 	if opts.Host == "" {
 		opts.Host = "127.0.0.1"
