@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/gripd/gripd/internal/testutil"
 	"net/http"
 	"os"
 	"os/exec"
@@ -84,7 +85,7 @@ type demo struct {
 func startDemo(t *testing.T, ctx context.Context) *demo {
 	t.Helper()
 	chat := buildExample(t, "chat")
-	backendPort, listenPort, controlPort, adminPort := freePort(t), freePort(t), freePort(t), freePort(t)
+	backendPort, listenPort, controlPort, adminPort := testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t)
 	d := &demo{
 		appURL:   fmt.Sprintf("http://127.0.0.1:%d", listenPort),
 		adminURL: fmt.Sprintf("http://127.0.0.1:%d", adminPort),
