@@ -10,13 +10,14 @@ package integration
 import (
 	"context"
 	"fmt"
-	"github.com/gripd/gripd/internal/testutil"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 func TestListenerFloodDoesNotStarveClients(t *testing.T) {

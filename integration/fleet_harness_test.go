@@ -23,8 +23,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gripd/gripd/internal/testutil"
 	"github.com/nats-io/nats.go"
+
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // ---------------------------------------------------------------------------

@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/gripd/gripd/internal/testutil"
 	"github.com/rs/zerolog"
+
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // Tests of ListenerLimits: the connection limit, and the limits net/http

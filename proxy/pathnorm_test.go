@@ -1,11 +1,12 @@
 package proxy
 
 import (
-	"github.com/gripd/gripd/internal/testutil"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 func TestNormalizePath(t *testing.T) {

@@ -3,13 +3,14 @@ package proxy
 import (
 	"bufio"
 	"fmt"
-	"github.com/gripd/gripd/internal/testutil"
 	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // slowBodyBackend is a backend that reads each request's body to the end

@@ -1,11 +1,12 @@
 package daemon
 
 import (
-	"github.com/gripd/gripd/internal/testutil"
 	"net/http"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // TestDrainEndsWhenTheLastClientHasLeft: with an hour-long drain window,
