@@ -165,7 +165,7 @@ func TestConnLimitWithHeldStreams(t *testing.T) {
 func TestConnLimitWithWebSocket(t *testing.T) {
 	b := newWSBackend(t, gripEcho(gripOpen(), nil))
 	f := newWSFixtureWith(t, b, fixtureOpts{listener: &ListenerLimits{MaxConns: 1}})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/", nil)
 	write(t, ctx, c, websocket.MessageText, "hi")
 	readMsg(t, ctx, c, websocket.MessageText, "hi")

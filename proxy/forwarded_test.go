@@ -67,7 +67,7 @@ func TestForwardedHeadersPolicyOnHTTP(t *testing.T) {
 func TestForwardedHeadersPolicyOnWebSocketOverHTTP(t *testing.T) {
 	b := newWSBackend(t, gripEcho(wsReply{}, nil))
 	f := newWSFixture(t, b, Route{ID: "ws"})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	h := clientForwarded.Clone()
 	c, _ := dialWS(t, ctx, f, "/", &websocket.DialOptions{HTTPHeader: h, Host: "app.example"})
 	open := b.until(t, grip.WSOpen, "")

@@ -90,7 +90,7 @@ func TestRequestBodyLimit(t *testing.T) {
 func TestRequestBodyLimitSparesWebSockets(t *testing.T) {
 	b := newWSBackend(t, gripEcho(gripOpen(), nil))
 	f := newWSFixtureWith(t, b, fixtureOpts{limits: Limits{MaxRequestBody: 10}})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/", nil)
 	msg := strings.Repeat("m", 100)
 	write(t, ctx, c, websocket.MessageText, msg)
@@ -197,7 +197,7 @@ func TestChannelsPerWebSocketLimit(t *testing.T) {
 	), nil))
 	var logs logBuffer
 	f := newWSFixtureWith(t, b, fixtureOpts{limits: Limits{MaxChannels: 2}, log: &logs})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/", nil)
 	readMsg(t, ctx, c, websocket.MessageText, "ready") // the subscribes before it are done
 
@@ -224,7 +224,7 @@ func TestWebSocketMessageLimit(t *testing.T) {
 	const limit = 1000
 	b := newWSBackend(t, gripEcho(gripOpen(), nil))
 	f := newWSFixtureWith(t, b, fixtureOpts{limits: Limits{MaxWSMessage: limit}})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/", nil)
 	c.SetReadLimit(-1)
 

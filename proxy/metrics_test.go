@@ -154,7 +154,7 @@ func TestObserverWebSocketOverHTTP(t *testing.T) {
 	route := Route{ID: "ws", Backends: []Backend{{URL: mustURL(t, b.URL), OverHTTP: true}}}
 	f := newFixture(t, nil, fixtureOpts{route: route, observer: obs})
 	t.Cleanup(func() { waitSessions(t, f.hub, 0) })
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 
 	c, _ := dialWS(t, ctx, f, "/", nil)
 	obs.expect(t, "backend ws 200", "ws-over-http ws ok", "hold started ws ws")
@@ -185,7 +185,7 @@ func TestObserverPassthroughWebSocket(t *testing.T) {
 	})
 	f := newFixture(t, []string{b.URL}, fixtureOpts{route: Route{ID: "pt"}, observer: obs})
 	t.Cleanup(func() { waitSessions(t, f.hub, 0) })
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/", nil)
 	obs.expect(t, "backend pt 101", "hold started pt ws")
 	c.CloseNow()

@@ -236,7 +236,7 @@ func TestRequestIDOnWebSocketOverHTTP(t *testing.T) {
 	var logs logBuffer
 	f := newFixture(t, nil, fixtureOpts{route: route, log: &logs})
 	t.Cleanup(func() { waitSessions(t, f.hub, 0) })
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/ws", &websocket.DialOptions{HTTPHeader: http.Header{"X-Request-Id": {"ws-id"}}})
 	write(t, ctx, c, websocket.MessageText, "hi")
 	readMsg(t, ctx, c, websocket.MessageText, "hi")

@@ -105,7 +105,7 @@ func TestSecurityClientGripHeadersNeverReachWebSocketBackend(t *testing.T) {
 		k, v, _ := strings.Cut(h, ": ")
 		hdr[k] = append(hdr[k], v) // as spelled: the client sends the key unchanged
 	}
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/ws", &websocket.DialOptions{HTTPHeader: hdr})
 	write(t, ctx, c, websocket.MessageText, "hi")
 	readMsg(t, ctx, c, websocket.MessageText, "hi")
@@ -247,7 +247,7 @@ func TestSecuritySecretsNeverLogged(t *testing.T) {
 		for k, v := range hdr {
 			h.Set(k, v)
 		}
-		ctx := testCtx(t)
+		ctx := testutil.Context(t)
 		c, _ := dialWS(t, ctx, f, "/ws", &websocket.DialOptions{HTTPHeader: h})
 		write(t, ctx, c, websocket.MessageText, "hi")
 		readMsg(t, ctx, c, websocket.MessageText, "hi")

@@ -31,7 +31,7 @@ func TestWebSocketStalledClientIsDropped(t *testing.T) {
 	b := newWSBackend(t, gripEcho(gripOpen(wsControl(`{"type":"subscribe","channel":"c"}`)), nil))
 	route := Route{Backends: []Backend{{URL: mustURL(t, b.URL), OverHTTP: true}}}
 	f := newFixture(t, nil, fixtureOpts{route: route, queueSize: 4, writeTimeout: 500 * time.Millisecond})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	dialWS(t, ctx, f, "/", nil) // never reads
 	testutil.WaitSubscribers(t, f.hub, "c", 1)
 	big := bytes.Repeat([]byte("x"), 256<<10)
@@ -47,7 +47,7 @@ func TestWebSocketUnansweredPingDropsClient(t *testing.T) {
 	b := newWSBackend(t, gripEcho(gripOpen(wsControl(`{"type":"subscribe","channel":"c"}`)), nil))
 	route := Route{Backends: []Backend{{URL: mustURL(t, b.URL), OverHTTP: true}}}
 	f := newFixture(t, nil, fixtureOpts{route: route, writeTimeout: 300 * time.Millisecond})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	dialWS(t, ctx, f, "/", nil) // never reads, so never answers the ping
 	testutil.WaitSubscribers(t, f.hub, "c", 1)
 	f.hub.Deliver([]grip.Item{{Channel: "c", WSMessage: &grip.WSMessageFormat{Action: grip.ActionSend, Type: "ping"}}})
@@ -58,7 +58,7 @@ func TestWebSocketUnansweredPingDropsClient(t *testing.T) {
 func TestWebSocketDetachedPublishClose(t *testing.T) {
 	b := newWSBackend(t, gripEcho(gripOpen(wsControl(`{"type":"subscribe","channel":"c"}`), wsControl(`{"type":"detach"}`)), nil))
 	f := newWSFixture(t, b, Route{})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/", nil)
 	testutil.WaitSubscribers(t, f.hub, "c", 1)
 	f.hub.Deliver([]grip.Item{{Channel: "c", WSMessage: &grip.WSMessageFormat{Action: grip.ActionClose, Code: 4003, Reason: "pub-bye"}}})

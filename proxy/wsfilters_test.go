@@ -23,7 +23,7 @@ func TestWebSocketFiltersReadSetMeta(t *testing.T) {
 		"rename": {Events: []grip.WSEvent{wsControl(`{"type":"set-meta","name":"user","value":"bob"}`), wsText("m:renamed")}},
 	}))
 	f := newWSFixture(t, b, Route{})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/", nil)
 	b.next(t) // OPEN
 	testutil.WaitSubscribers(t, f.hub, "plain", 1)

@@ -20,12 +20,6 @@ func sortedByName(cs []handoff.ChannelCount) []handoff.ChannelCount {
 	return cs
 }
 
-func gatherCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // Every instance answers with its own counts; the asker sums them and
 // says how many answered.
 func TestClusterChannelsSumsInstances(t *testing.T) {
@@ -43,7 +37,7 @@ func TestClusterChannelsSumsInstances(t *testing.T) {
 	subscribe(hubB, handoff.KindResponse, "news")
 	subscribe(hubB, handoff.KindStream, "only-b")
 
-	got, err := a.ClusterChannels(gatherCtx(t), 2)
+	got, err := a.ClusterChannels(testutil.Context(t), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,14 +50,14 @@ func TestClusterChannelsSumsInstances(t *testing.T) {
 		t.Fatalf("ClusterChannels = %d instances %+v, want 2 and %+v", got.Instances, got.Channels, want)
 	}
 
-	one, err := a.ClusterChannel(gatherCtx(t), "news", 2)
+	one, err := a.ClusterChannel(testutil.Context(t), "news", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if one.Instances != 2 || !slices.Equal(one.Channels, want[1:2]) {
 		t.Fatalf("ClusterChannel(news) = %+v, want 2 instances and %+v", one, want[1])
 	}
-	none, err := a.ClusterChannel(gatherCtx(t), "nope", 2)
+	none, err := a.ClusterChannel(testutil.Context(t), "nope", 2)
 	if err != nil || none.Instances != 2 || len(none.Channels) != 0 {
 		t.Fatalf("ClusterChannel(nope) = %+v, %v; want 2 instances, no channel", none, err)
 	}
@@ -84,7 +78,7 @@ func TestClusterChannelsInParts(t *testing.T) {
 	if parts := b.replyParts(hub.Channels(), int(b.nc.MaxPayload())-replyHeadroom); len(parts) < 3 {
 		t.Fatalf("%d parts; the test needs several", len(parts))
 	}
-	got, err := b.ClusterChannels(gatherCtx(t), 1)
+	got, err := b.ClusterChannels(testutil.Context(t), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +107,7 @@ func TestClusterChannelsWhileDisconnected(t *testing.T) {
 	ns.Shutdown()
 	ns.WaitForShutdown()
 	waitConnected(t, b, false)
-	if _, err := b.ClusterChannels(gatherCtx(t), 1); err == nil || !strings.Contains(err.Error(), "not connected") {
+	if _, err := b.ClusterChannels(testutil.Context(t), 1); err == nil || !strings.Contains(err.Error(), "not connected") {
 		t.Fatalf("err = %v, want not connected", err)
 	}
 }
