@@ -67,7 +67,7 @@ func TestConnLimitListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs logBuffer
+	var logs testutil.Buffer
 	ln := NewConnLimitListener(inner, 1, zerolog.New(&logs))
 	ln.logEvery = time.Hour // every refusal below falls in one interval
 	accepted := make(chan net.Conn)
@@ -109,7 +109,7 @@ func TestConnLimitListener(t *testing.T) {
 	if n := strings.Count(logs.String(), "client connection limit reached"); n != 1 {
 		t.Errorf("%d log lines for 3 refusals in one interval, want 1:\n%s", n, logs.String())
 	}
-	line := logs.waitLogLine(t, "client connection limit reached: answering 503 (logged at most every 1h0m0s)")
+	line := logs.WaitLogLine(t, "client connection limit reached: answering 503 (logged at most every 1h0m0s)")
 	if line["max_client_conns"] != float64(1) || line["refused"] != float64(1) {
 		t.Errorf("log line %v", line)
 	}

@@ -126,7 +126,7 @@ func TestInstructBodyLimit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) { tt.backend(w) })
-			var logs logBuffer
+			var logs testutil.Buffer
 			f := newFixture(t, []string{b.URL}, fixtureOpts{limits: Limits{MaxInstructBody: limit}, log: &logs})
 			resp := get(t, f.proxy.URL+"/", nil)
 			body := readAll(t, resp)
@@ -139,7 +139,7 @@ func TestInstructBodyLimit(t *testing.T) {
 			if body != "Error while proxying to origin.\n" {
 				t.Errorf("body %q", body)
 			}
-			line := logs.waitLogLine(t, "bad GRIP instruction from backend")
+			line := logs.WaitLogLine(t, "bad GRIP instruction from backend")
 			if e, _ := line["error"].(string); !strings.Contains(e, "limits.max_instruct_body") {
 				t.Errorf("log line does not name the limit: %v", line)
 			}
@@ -156,7 +156,7 @@ func TestChannelsPerHoldLimit(t *testing.T) {
 		w.Header().Set("Grip-Channel", "a, b, c")
 		io.WriteString(w, "held\n")
 	})
-	var logs logBuffer
+	var logs testutil.Buffer
 	f := newFixture(t, []string{b.URL}, fixtureOpts{limits: Limits{MaxChannels: 3}, log: &logs})
 
 	resp := get(t, f.proxy.URL+"/", nil)
@@ -179,7 +179,7 @@ func TestChannelsPerHoldLimit(t *testing.T) {
 	if body := readAll(t, resp); body != "Error while proxying to origin.\n" {
 		t.Fatalf("over the limit: body %q", body)
 	}
-	entry := logs.waitLogLine(t, "bad GRIP instruction from backend")
+	entry := logs.WaitLogLine(t, "bad GRIP instruction from backend")
 	if e, _ := entry["error"].(string); !strings.Contains(e, "3 channels") || !strings.Contains(e, "limits.max_channels (2)") {
 		t.Errorf("log line: %v", entry)
 	}
@@ -195,7 +195,7 @@ func TestChannelsPerWebSocketLimit(t *testing.T) {
 		wsControl(`{"type":"subscribe","channel":"c"}`),
 		wsText("m:ready"),
 	), nil))
-	var logs logBuffer
+	var logs testutil.Buffer
 	f := newWSFixtureWith(t, b, fixtureOpts{limits: Limits{MaxChannels: 2}, log: &logs})
 	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/", nil)
@@ -209,7 +209,7 @@ func TestChannelsPerWebSocketLimit(t *testing.T) {
 	if n := f.hub.SubscriberCount("c"); n != 0 {
 		t.Errorf("channel c has %d subscribers, want 0", n)
 	}
-	line := logs.waitLogLine(t, "WebSocket subscribe refused: limits.max_channels reached")
+	line := logs.WaitLogLine(t, "WebSocket subscribe refused: limits.max_channels reached")
 	if line["channel"] != "c" {
 		t.Errorf("log line: %v", line)
 	}

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"regexp"
@@ -15,28 +14,6 @@ import (
 	"github.com/gripd/gripd/grip"
 	"github.com/gripd/gripd/internal/testutil"
 )
-
-// logBuffer is the server's log, read by the test while the server writes.
-type logBuffer struct{ testutil.Buffer }
-
-// waitLogLine waits for a JSON log line whose message is msg, and returns
-// its fields.
-func (b *logBuffer) waitLogLine(t *testing.T, msg string) map[string]any {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		for _, line := range strings.Split(b.String(), "\n") {
-			var m map[string]any
-			if json.Unmarshal([]byte(line), &m) == nil && m["message"] == msg {
-				return m
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q log line in %s", msg, b.String())
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 var generatedID = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
@@ -76,7 +53,7 @@ func requestIDRun(t *testing.T, hdr http.Header) (backend []string, resp []strin
 		mu.Unlock()
 		io.WriteString(w, "ok")
 	})
-	var logs logBuffer
+	var logs testutil.Buffer
 	f := newFixture(t, []string{b.URL}, fixtureOpts{log: &logs})
 	req, err := http.NewRequest("GET", f.proxy.URL+"/", nil)
 	if err != nil {
@@ -90,7 +67,7 @@ func requestIDRun(t *testing.T, hdr http.Header) (backend []string, resp []strin
 	if body := readAll(t, r); r.StatusCode != 200 || body != "ok" {
 		t.Fatalf("got %d %q", r.StatusCode, body)
 	}
-	line := logs.waitLogLine(t, "request")
+	line := logs.WaitLogLine(t, "request")
 	mu.Lock()
 	defer mu.Unlock()
 	return backend, r.Header.Values("X-Request-Id"), line["request_id"]
@@ -186,7 +163,7 @@ func TestRequestIDOnHeldResponses(t *testing.T) {
 		w.Header().Set("Grip-Channel", "rl")
 		io.WriteString(w, "timeout body")
 	})
-	var logs logBuffer
+	var logs testutil.Buffer
 	f := newFixture(t, []string{b.URL}, fixtureOpts{log: &logs})
 
 	// Long-poll, answered by a publish whose headers carry their own id.
@@ -233,7 +210,7 @@ func TestRequestIDOnHeldResponses(t *testing.T) {
 func TestRequestIDOnWebSocketOverHTTP(t *testing.T) {
 	b := newWSBackend(t, gripEcho(gripOpen(), nil))
 	route := Route{Backends: []Backend{{URL: mustURL(t, b.URL), OverHTTP: true}}}
-	var logs logBuffer
+	var logs testutil.Buffer
 	f := newFixture(t, nil, fixtureOpts{route: route, log: &logs})
 	t.Cleanup(func() { waitSessions(t, f.hub, 0) })
 	ctx := testutil.Context(t)
@@ -250,7 +227,7 @@ func TestRequestIDOnWebSocketOverHTTP(t *testing.T) {
 			break
 		}
 	}
-	line := logs.waitLogLine(t, "websocket")
+	line := logs.WaitLogLine(t, "websocket")
 	if line["request_id"] != "ws-id" {
 		t.Errorf("websocket end line request_id %v", line["request_id"])
 	}

@@ -203,7 +203,7 @@ func TestSecurityNoOpenProxyHostRoute(t *testing.T) {
 func TestSecuritySecretsNeverLogged(t *testing.T) {
 	const sig, auth, cookie = "SECRET-GRIP-SIG-1f2e", "Bearer SECRET-AUTH-9a8b", "session=SECRET-COOKIE-7c6d"
 	secrets := []string{"SECRET-GRIP-SIG", "SECRET-AUTH", "SECRET-COOKIE"}
-	check := func(t *testing.T, logs *logBuffer) {
+	check := func(t *testing.T, logs *testutil.Buffer) {
 		t.Helper()
 		out := logs.String()
 		if out == "" {
@@ -224,7 +224,7 @@ func TestSecuritySecretsNeverLogged(t *testing.T) {
 			}
 			io.WriteString(w, "ok")
 		})
-		var logs logBuffer
+		var logs testutil.Buffer
 		f := newFixture(t, []string{b.URL}, fixtureOpts{log: &logs})
 		readAll(t, get(t, f.proxy.URL+"/ok", hdr))
 		readAll(t, get(t, f.proxy.URL+"/bad", hdr))
@@ -239,7 +239,7 @@ func TestSecuritySecretsNeverLogged(t *testing.T) {
 
 	t.Run("websocket", func(t *testing.T) {
 		b := newWSBackend(t, gripEcho(gripOpen(), nil))
-		var logs logBuffer
+		var logs testutil.Buffer
 		route := Route{Backends: []Backend{{URL: mustURL(t, b.URL), OverHTTP: true}}}
 		f := newFixture(t, nil, fixtureOpts{route: route, log: &logs})
 		t.Cleanup(func() { waitSessions(t, f.hub, 0) })
@@ -252,7 +252,7 @@ func TestSecuritySecretsNeverLogged(t *testing.T) {
 		write(t, ctx, c, websocket.MessageText, "hi")
 		readMsg(t, ctx, c, websocket.MessageText, "hi")
 		c.Close(websocket.StatusNormalClosure, "")
-		logs.waitLogLine(t, "websocket")
+		logs.WaitLogLine(t, "websocket")
 		check(t, &logs)
 	})
 }

@@ -247,7 +247,7 @@ func closedPortURL(t *testing.T) string {
 // the refusal and "no backend reachable", and answers 502.
 func TestFailoverAndAllDown(t *testing.T) {
 	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "second") })
-	var logs logBuffer
+	var logs testutil.Buffer
 	f := newFixture(t, []string{closedPortURL(t), b.URL}, fixtureOpts{log: &logs})
 	for range 3 {
 		if body := readAll(t, get(t, f.proxy.URL+"/", nil)); body != "second" {
@@ -258,7 +258,7 @@ func TestFailoverAndAllDown(t *testing.T) {
 		t.Errorf("a refusal with a second backend left does not say it tries the next:\n%s", logs.String())
 	}
 
-	var downLogs logBuffer
+	var downLogs testutil.Buffer
 	down := newFixture(t, []string{closedPortURL(t)}, fixtureOpts{log: &downLogs})
 	resp := get(t, down.proxy.URL+"/", nil)
 	if body := readAll(t, resp); resp.StatusCode != http.StatusBadGateway || body != "Error while proxying to origin.\n" {
