@@ -3,6 +3,7 @@ package daemon
 import (
 	"io"
 	"net/http"
+	"time"
 )
 
 // closeUnread makes every answer given before the request body was read
@@ -17,11 +18,26 @@ func closeUnread(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		body := &eofBody{ReadCloser: r.Body}
+		orig := r.Body
+		body := &eofBody{ReadCloser: orig}
 		r.Body = body
 		h.ServeHTTP(&unreadGuard{ResponseWriter: w, body: body}, r)
+		// net/http looks at the request's own body type after the handler
+		// to decide how to close: with it back, an answer given over a
+		// large unread body closes gracefully (FIN, then a pause before the
+		// close), so the client reads the answer instead of a reset while
+		// it is still sending. What it still reads of a small unread body
+		// is bounded in time.
+		r.Body = orig
+		if !body.eof {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(unreadBodyGrace))
+		}
 	})
 }
+
+// unreadBodyGrace bounds how long net/http may read the rest of a small
+// body nobody wanted, after the answer went out.
+const unreadBodyGrace = time.Second
 
 // eofBody records whether a body was read to its end.
 type eofBody struct {
