@@ -37,6 +37,7 @@ fuzz:
 	$(GO) test ./grip -run '^$$' -fuzz '^FuzzFilterMessage$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./proxy -run '^$$' -fuzz '^FuzzParseRouteLine$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./proxy -run '^$$' -fuzz '^FuzzNormalizePath$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./proxy -run '^$$' -fuzz '^FuzzNextLink$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./publish -run '^$$' -fuzz '^FuzzChannelToken$$' -fuzztime $(FUZZTIME)
 
 clean:

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // browserBudget bounds one run of js/browser.js (it cuts itself off at 120 s).
@@ -84,7 +86,7 @@ type demo struct {
 func startDemo(t *testing.T, ctx context.Context) *demo {
 	t.Helper()
 	chat := buildExample(t, "chat")
-	backendPort, listenPort, controlPort, adminPort := freePort(t), freePort(t), freePort(t), freePort(t)
+	backendPort, listenPort, controlPort, adminPort := testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t)
 	d := &demo{
 		appURL:   fmt.Sprintf("http://127.0.0.1:%d", listenPort),
 		adminURL: fmt.Sprintf("http://127.0.0.1:%d", adminPort),

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 func TestListenerFloodDoesNotStarveClients(t *testing.T) {
@@ -23,7 +25,7 @@ func TestListenerFloodDoesNotStarveClients(t *testing.T) {
 	backend := startFleetBackend(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	listen, control, admin := freePort(t), freePort(t), freePort(t)
+	listen, control, admin := testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t)
 	addr := func(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
 	g := startFleetProc(t, "gripd (256 open files)", "/bin/sh", "-c", `ulimit -n 256 && exec "$0" "$@"`, gripd,
 		"--listen", addr(listen), "--control-listen", addr(control), "--admin-listen", addr(admin),

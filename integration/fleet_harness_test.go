@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // ---------------------------------------------------------------------------
@@ -35,7 +37,7 @@ type fleetProc struct {
 	name     string
 	cmdline  string
 	cmd      *exec.Cmd
-	out      *syncBuffer
+	out      *testutil.Buffer
 	done     chan struct{}
 	waitErr  error
 	intended atomic.Bool // the test ended it
@@ -44,7 +46,7 @@ type fleetProc struct {
 func startFleetProc(t *testing.T, name, bin string, args ...string) *fleetProc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	p := &fleetProc{name: name, cmdline: bin + " " + strings.Join(args, " "), cmd: cmd, out: out, done: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
@@ -189,14 +191,7 @@ func startFleetBackend(t *testing.T) string {
 	mux.HandleFunc("GET /plain", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String()
+	return testutil.Backend(t, mux.ServeHTTP).Listener.Addr().String()
 }
 
 // ---------------------------------------------------------------------------

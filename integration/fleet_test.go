@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 const (
@@ -66,7 +68,7 @@ func TestFleet(t *testing.T) {
 		t.Logf("phase %s took %v", name, time.Since(start).Round(time.Millisecond))
 	}
 
-	natsPort := freePort(t)
+	natsPort := testutil.FreePort(t)
 	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", natsPort)
 	natsRun := 1
 	ns := startNATS(t, ctx, natsBin, natsPort, natsRun)
@@ -95,7 +97,7 @@ func TestFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range fleetInstances {
-		listenPort, controlPort := freePort(t), freePort(t)
+		listenPort, controlPort := testutil.FreePort(t), testutil.FreePort(t)
 		proxies = append(proxies, fmt.Sprintf("http://127.0.0.1:%d", listenPort))
 		f.control = append(f.control, fmt.Sprintf("http://127.0.0.1:%d", controlPort))
 		f.gripds = append(f.gripds, startFleetProc(t, fmt.Sprintf("gripd %d", i), gripd,

@@ -5,12 +5,10 @@ package integration
 // publisher using @fanoutio/grip 4.3's Publisher (js/publish.js).
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 const (
@@ -110,28 +110,10 @@ func requireNode(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Processes
 
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type proc struct {
 	name    string
 	cmd     *exec.Cmd
-	out     *syncBuffer
+	out     *testutil.Buffer
 	done    chan struct{} // closed when the process has exited
 	waitErr error         // valid after done
 }
@@ -155,7 +137,7 @@ func startProc(t *testing.T, name string, env []string, bin string, args ...stri
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 3 * time.Second
 	cmd.Env = append(os.Environ(), env...)
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	p := &proc{name: name, cmd: cmd, out: out, done: make(chan struct{})}
@@ -179,16 +161,6 @@ func startProc(t *testing.T, name string, env []string, bin string, args ...stri
 		}
 	})
 	return p
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // ---------------------------------------------------------------------------
@@ -215,7 +187,7 @@ func setup(t *testing.T, auth *controlAuth) (*harness, context.Context) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
 
-	backendPort, listenPort, controlPort := freePort(t), freePort(t), freePort(t)
+	backendPort, listenPort, controlPort := testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t)
 	h := &harness{
 		t:          t,
 		ctx:        ctx,

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // lifecycleGripd is one gripd process in front of a Go GRIP backend.
@@ -35,9 +37,9 @@ func startLifecycleGripd(t *testing.T, extra ...string) *lifecycleGripd {
 	bin := wsChatGripd(t)
 	backend := startLifecycleBackend(t)
 	g := &lifecycleGripd{
-		listen:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		control: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		admin:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		listen:  testutil.FreeAddr(t),
+		control: testutil.FreeAddr(t),
+		admin:   testutil.FreeAddr(t),
 	}
 	args := append([]string{
 		"--listen", g.listen, "--control-listen", g.control, "--admin-listen", g.admin,
@@ -83,14 +85,7 @@ func startLifecycleBackend(t *testing.T) string {
 	mux.HandleFunc("GET /plain", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok\n")
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().String()
+	return testutil.Backend(t, mux.ServeHTTP).Listener.Addr().String()
 }
 
 // httpGet is a short GET without keep-alive; code 0 means no answer.

@@ -27,6 +27,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 const (
@@ -54,7 +56,7 @@ func TestResumeFromHistory(t *testing.T) {
 	t.Cleanup(cancel)
 	start := time.Now()
 
-	natsPort := freePort(t)
+	natsPort := testutil.FreePort(t)
 	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", natsPort)
 	ns := startFleetProc(t, "nats-server (JetStream)", natsBin, "-a", "127.0.0.1", "-p", strconv.Itoa(natsPort), "-js", "-sd", t.TempDir())
 	waitUntil(t, ctx, 15*time.Second, "nats-server to accept connections", func() (bool, string) {
@@ -82,7 +84,7 @@ func TestResumeFromHistory(t *testing.T) {
 	var proxies, controls []string
 	var gripds []*fleetProc
 	for i := range resumeInstances {
-		listen, control := freePort(t), freePort(t)
+		listen, control := testutil.FreePort(t), testutil.FreePort(t)
 		proxies = append(proxies, fmt.Sprintf("http://127.0.0.1:%d", listen))
 		controls = append(controls, fmt.Sprintf("http://127.0.0.1:%d", control))
 		gripds = append(gripds, startFleetProc(t, fmt.Sprintf("gripd %d", i), gripd, "--config", config,

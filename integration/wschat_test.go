@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // buildWSChat builds ../examples/ws-chat into a temporary directory.
@@ -57,7 +59,7 @@ func TestWSChat(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
 
-	backendPort, listenPort, controlPort := freePort(t), freePort(t), freePort(t)
+	backendPort, listenPort, controlPort := testutil.FreePort(t), testutil.FreePort(t), testutil.FreePort(t)
 	proxyURL := fmt.Sprintf("http://127.0.0.1:%d", listenPort)
 	controlURL := fmt.Sprintf("http://127.0.0.1:%d", controlPort)
 	wsURL := fmt.Sprintf("ws://127.0.0.1:%d", listenPort)

@@ -2,59 +2,24 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/gripd/gripd/internal/testutil"
 )
-
-// logLines collects the JSON log lines a server writes.
-type logLines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// find waits for a line whose message is msg and returns its fields.
-func (l *logLines) find(t *testing.T, msg string) map[string]any {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		l.mu.Lock()
-		text := l.buf.String()
-		l.mu.Unlock()
-		for _, line := range strings.Split(text, "\n") {
-			var m map[string]any
-			if json.Unmarshal([]byte(line), &m) == nil && m["message"] == msg {
-				return m
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q log line in:\n%s", msg, text)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // A malformed chunked request body is the client's fault: answered 400,
 // logged below error level, counted as code="client" and not as a backend
 // failure, and the request has its access-log line.
 func TestMalformedChunkedBodyIsAClientFault(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 	})
-	logs := &logLines{}
+	logs := &testutil.Buffer{}
 	obs := newRecorder()
 	f := newFixture(t, []string{b.URL}, fixtureOpts{route: Route{ID: "r"}, log: logs, observer: obs})
 	c, err := net.Dial("tcp", strings.TrimPrefix(f.proxy.URL, "http://"))
@@ -72,11 +37,11 @@ func TestMalformedChunkedBodyIsAClientFault(t *testing.T) {
 		t.Fatalf("malformed chunked body answered %d, want 400", resp.StatusCode)
 	}
 	obs.expectSkipping(t, "backend r client")
-	fault := logs.find(t, "client request body failed")
+	fault := logs.WaitLogLine(t, "client request body failed")
 	if fault["level"] == "error" {
 		t.Errorf("a client fault logged at error level: %v", fault)
 	}
-	line := logs.find(t, "request")
+	line := logs.WaitLogLine(t, "request")
 	if line["status"] != float64(400) || line["end"] != "bad request body" {
 		t.Errorf("access log line %v, want status 400 and end \"bad request body\"", line)
 	}
@@ -86,7 +51,7 @@ func TestMalformedChunkedBodyIsAClientFault(t *testing.T) {
 // access-log line saying so, and the client's connection is cut (it must
 // not take the cut body for a whole one).
 func TestBackendResetMidBodyIsLogged(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "100")
 		w.WriteHeader(200)
 		io.WriteString(w, "only part")
@@ -96,7 +61,7 @@ func TestBackendResetMidBodyIsLogged(t *testing.T) {
 			conn.Close()
 		}
 	})
-	logs := &logLines{}
+	logs := &testutil.Buffer{}
 	f := newFixture(t, []string{b.URL}, fixtureOpts{route: Route{ID: "r"}, log: logs})
 	resp, err := http.Get(f.proxy.URL + "/")
 	if err == nil {
@@ -106,7 +71,7 @@ func TestBackendResetMidBodyIsLogged(t *testing.T) {
 	if err == nil {
 		t.Fatal("the client got a cut body as a whole one")
 	}
-	line := logs.find(t, "request")
+	line := logs.WaitLogLine(t, "request")
 	if line["end"] != "backend broke off the body" {
 		t.Errorf("access log line %v, want end \"backend broke off the body\"", line)
 	}

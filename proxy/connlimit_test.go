@@ -12,6 +12,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/rs/zerolog"
+
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // Tests of ListenerLimits: the connection limit, and the limits net/http
@@ -65,7 +67,7 @@ func TestConnLimitListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs logBuffer
+	var logs testutil.Buffer
 	ln := NewConnLimitListener(inner, 1, zerolog.New(&logs))
 	ln.logEvery = time.Hour // every refusal below falls in one interval
 	accepted := make(chan net.Conn)
@@ -107,7 +109,7 @@ func TestConnLimitListener(t *testing.T) {
 	if n := strings.Count(logs.String(), "client connection limit reached"); n != 1 {
 		t.Errorf("%d log lines for 3 refusals in one interval, want 1:\n%s", n, logs.String())
 	}
-	line := logs.waitLogLine(t, "client connection limit reached: answering 503 (logged at most every 1h0m0s)")
+	line := logs.WaitLogLine(t, "client connection limit reached: answering 503 (logged at most every 1h0m0s)")
 	if line["max_client_conns"] != float64(1) || line["refused"] != float64(1) {
 		t.Errorf("log line %v", line)
 	}
@@ -134,13 +136,13 @@ func TestConnLimitListener(t *testing.T) {
 // Held streams occupy their slots: with both taken, the next client gets
 // 503 with Retry-After; when one stream ends its slot comes free.
 func TestConnLimitWithHeldStreams(t *testing.T) {
-	b := streamBackend(t, "busy", nil)
+	b := testutil.StreamBackend(t, "busy", nil)
 	f := newFixture(t, []string{b.URL}, fixtureOpts{listener: &ListenerLimits{MaxConns: 2}})
 	first := get(t, f.proxy.URL+"/", nil)
 	defer first.Body.Close()
 	second := get(t, f.proxy.URL+"/", nil)
 	defer second.Body.Close()
-	waitSubscribers(t, f.hub, "busy", 2)
+	testutil.WaitSubscribers(t, f.hub, "busy", 2)
 
 	resp := get(t, f.proxy.URL+"/", nil)
 	body := readAll(t, resp)
@@ -150,7 +152,7 @@ func TestConnLimitWithHeldStreams(t *testing.T) {
 	}
 
 	first.Body.Close() // the client hangs up: the parked stream ends
-	waitSubscribers(t, f.hub, "busy", 1)
+	testutil.WaitSubscribers(t, f.hub, "busy", 1)
 	waitOpen(t, f.ln, 1)
 	again := get(t, f.proxy.URL+"/", nil)
 	defer again.Body.Close()
@@ -163,7 +165,7 @@ func TestConnLimitWithHeldStreams(t *testing.T) {
 func TestConnLimitWithWebSocket(t *testing.T) {
 	b := newWSBackend(t, gripEcho(gripOpen(), nil))
 	f := newWSFixtureWith(t, b, fixtureOpts{listener: &ListenerLimits{MaxConns: 1}})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/", nil)
 	write(t, ctx, c, websocket.MessageText, "hi")
 	readMsg(t, ctx, c, websocket.MessageText, "hi")
@@ -181,7 +183,7 @@ func TestConnLimitWithWebSocket(t *testing.T) {
 
 // Request headers over MaxHeaderBytes are answered 431.
 func TestHeaderLimit(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	f := newFixture(t, []string{b.URL}, fixtureOpts{listener: &ListenerLimits{MaxHeaderBytes: 8 << 10}})
 	tests := []struct {
 		name       string
@@ -206,7 +208,7 @@ func TestHeaderLimit(t *testing.T) {
 // A client that never finishes its headers is disconnected after
 // ReadHeaderTimeout; one that does is served.
 func TestReadHeaderTimeout(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	f := newFixture(t, []string{b.URL}, fixtureOpts{listener: &ListenerLimits{ReadHeaderTimeout: 200 * time.Millisecond}})
 	addr := f.proxy.Listener.Addr().String()
 	if got := dialRaw(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 200 OK\r\n") {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // The CORS headers a client sees on an auto_cross_origin route, checked
@@ -32,7 +33,7 @@ func corsHeaders(h http.Header) map[string]string {
 }
 
 func TestAutoCrossOriginPlain(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Header().Set("X-Custom", "1")
@@ -124,7 +125,7 @@ func TestAutoCrossOriginPlain(t *testing.T) {
 }
 
 func TestNoCORSWithoutAutoCrossOrigin(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "plain") })
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "plain") })
 	f := newFixture(t, []string{b.URL}, fixtureOpts{})
 	resp := get(t, f.proxy.URL+"/", map[string]string{"Origin": "https://app.example"})
 	readAll(t, resp)
@@ -150,7 +151,7 @@ func TestAutoCrossOriginHolds(t *testing.T) {
 	aco := fixtureOpts{route: Route{AutoCrossOrigin: true}}
 
 	t.Run("long-poll, published", func(t *testing.T) {
-		b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Grip-Hold", "response")
 			w.Header().Set("Grip-Channel", "lp-cors")
 			w.Header().Set("X-Custom", "1")
@@ -159,7 +160,7 @@ func TestAutoCrossOriginHolds(t *testing.T) {
 		f := newFixture(t, []string{b.URL}, aco)
 		done := make(chan *http.Response, 1)
 		go func() { done <- get(t, f.proxy.URL+"/", origin) }()
-		waitSubscribers(t, f.hub, "lp-cors", 1)
+		testutil.WaitSubscribers(t, f.hub, "lp-cors", 1)
 		f.hub.Deliver([]grip.Item{{Channel: "lp-cors", HTTPResponse: &grip.HTTPResponseFormat{
 			Action: grip.ActionSend, Header: http.Header{"X-Pub": {"1"}}, Body: []byte("pub\n")}}})
 		resp := <-done
@@ -172,7 +173,7 @@ func TestAutoCrossOriginHolds(t *testing.T) {
 	})
 
 	t.Run("stream", func(t *testing.T) {
-		b := streamBackend(t, "st-cors", http.Header{"X-Custom": {"1"}})
+		b := testutil.StreamBackend(t, "st-cors", http.Header{"X-Custom": {"1"}})
 		f := newFixture(t, []string{b.URL}, aco)
 		resp := get(t, f.proxy.URL+"/", origin)
 		defer resp.Body.Close()
@@ -185,7 +186,7 @@ func TestAutoCrossOriginHolds(t *testing.T) {
 	})
 
 	t.Run("instruct response without hold", func(t *testing.T) {
-		b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", grip.InstructContentType)
 			io.WriteString(w, `{"response":{"code":201,"headers":{"X-In":"1"},"body":"made"}}`)
 		})

@@ -10,6 +10,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // clientForwarded is what a client claims: an address chain, a host and a
@@ -45,7 +46,7 @@ func checkForwarded(t *testing.T, path string, h http.Header) {
 
 func TestForwardedHeadersPolicyOnHTTP(t *testing.T) {
 	got := make(chan http.Header, 1)
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { got <- r.Header.Clone() })
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) { got <- r.Header.Clone() })
 	f := newFixture(t, []string{b.URL}, fixtureOpts{})
 	req, _ := http.NewRequest("GET", f.proxy.URL+"/", nil)
 	req.Host = "app.example"
@@ -66,7 +67,7 @@ func TestForwardedHeadersPolicyOnHTTP(t *testing.T) {
 func TestForwardedHeadersPolicyOnWebSocketOverHTTP(t *testing.T) {
 	b := newWSBackend(t, gripEcho(wsReply{}, nil))
 	f := newWSFixture(t, b, Route{ID: "ws"})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	h := clientForwarded.Clone()
 	c, _ := dialWS(t, ctx, f, "/", &websocket.DialOptions{HTTPHeader: h, Host: "app.example"})
 	open := b.until(t, grip.WSOpen, "")

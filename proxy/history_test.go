@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 func chainOf(channel string, ids ...string) []grip.Item {
@@ -67,7 +68,7 @@ func TestStreamCaughtUpFromHistory(t *testing.T) {
 	f := newFixture(t, []string{rb.url}, fixtureOpts{history: hist})
 	_, lr := openStream(t, f.proxy.URL+"/feed")
 	lr.expect("start")
-	waitSubscribers(t, f.hub, "h-st", 1)
+	testutil.WaitSubscribers(t, f.hub, "h-st", 1)
 	// b follows the client's prev-id: in step (and the resume from
 	// history, which found nothing after a, is over once it is written).
 	f.hub.Deliver([]grip.Item{live(chain[1], 2)})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gripd/gripd/grip"
 	"github.com/gripd/gripd/handoff"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // Tests of Limits: what a client sees when each one is hit, and when it
@@ -38,7 +39,7 @@ func TestRequestBodyLimit(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var requests, wholeBodies atomic.Int64
-			b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+			b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 				requests.Add(1)
 				body, err := io.ReadAll(r.Body)
 				if err == nil && len(body) == tt.size {
@@ -89,7 +90,7 @@ func TestRequestBodyLimit(t *testing.T) {
 func TestRequestBodyLimitSparesWebSockets(t *testing.T) {
 	b := newWSBackend(t, gripEcho(gripOpen(), nil))
 	f := newWSFixtureWith(t, b, fixtureOpts{limits: Limits{MaxRequestBody: 10}})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/", nil)
 	msg := strings.Repeat("m", 100)
 	write(t, ctx, c, websocket.MessageText, msg)
@@ -124,8 +125,8 @@ func TestInstructBodyLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { tt.backend(w) })
-			var logs logBuffer
+			b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) { tt.backend(w) })
+			var logs testutil.Buffer
 			f := newFixture(t, []string{b.URL}, fixtureOpts{limits: Limits{MaxInstructBody: limit}, log: &logs})
 			resp := get(t, f.proxy.URL+"/", nil)
 			body := readAll(t, resp)
@@ -138,7 +139,7 @@ func TestInstructBodyLimit(t *testing.T) {
 			if body != "Error while proxying to origin.\n" {
 				t.Errorf("body %q", body)
 			}
-			line := logs.waitLogLine(t, "bad GRIP instruction from backend")
+			line := logs.WaitLogLine(t, "bad GRIP instruction from backend")
 			if e, _ := line["error"].(string); !strings.Contains(e, "limits.max_instruct_body") {
 				t.Errorf("log line does not name the limit: %v", line)
 			}
@@ -150,12 +151,12 @@ func TestInstructBodyLimit(t *testing.T) {
 // 502 and the log says why. SetLimits changes the limit for the next
 // request.
 func TestChannelsPerHoldLimit(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Grip-Hold", "stream")
 		w.Header().Set("Grip-Channel", "a, b, c")
 		io.WriteString(w, "held\n")
 	})
-	var logs logBuffer
+	var logs testutil.Buffer
 	f := newFixture(t, []string{b.URL}, fixtureOpts{limits: Limits{MaxChannels: 3}, log: &logs})
 
 	resp := get(t, f.proxy.URL+"/", nil)
@@ -163,7 +164,7 @@ func TestChannelsPerHoldLimit(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || line != "held\n" {
 		t.Fatalf("at the limit: %d %q %v", resp.StatusCode, line, err)
 	}
-	waitSubscribers(t, f.hub, "c", 1)
+	testutil.WaitSubscribers(t, f.hub, "c", 1)
 	resp.Body.Close()
 
 	f.srv.SetLimits(Limits{MaxChannels: 2})
@@ -178,7 +179,7 @@ func TestChannelsPerHoldLimit(t *testing.T) {
 	if body := readAll(t, resp); body != "Error while proxying to origin.\n" {
 		t.Fatalf("over the limit: body %q", body)
 	}
-	entry := logs.waitLogLine(t, "bad GRIP instruction from backend")
+	entry := logs.WaitLogLine(t, "bad GRIP instruction from backend")
 	if e, _ := entry["error"].(string); !strings.Contains(e, "3 channels") || !strings.Contains(e, "limits.max_channels (2)") {
 		t.Errorf("log line: %v", entry)
 	}
@@ -194,9 +195,9 @@ func TestChannelsPerWebSocketLimit(t *testing.T) {
 		wsControl(`{"type":"subscribe","channel":"c"}`),
 		wsText("m:ready"),
 	), nil))
-	var logs logBuffer
+	var logs testutil.Buffer
 	f := newWSFixtureWith(t, b, fixtureOpts{limits: Limits{MaxChannels: 2}, log: &logs})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/", nil)
 	readMsg(t, ctx, c, websocket.MessageText, "ready") // the subscribes before it are done
 
@@ -208,7 +209,7 @@ func TestChannelsPerWebSocketLimit(t *testing.T) {
 	if n := f.hub.SubscriberCount("c"); n != 0 {
 		t.Errorf("channel c has %d subscribers, want 0", n)
 	}
-	line := logs.waitLogLine(t, "WebSocket subscribe refused: limits.max_channels reached")
+	line := logs.WaitLogLine(t, "WebSocket subscribe refused: limits.max_channels reached")
 	if line["channel"] != "c" {
 		t.Errorf("log line: %v", line)
 	}
@@ -223,7 +224,7 @@ func TestWebSocketMessageLimit(t *testing.T) {
 	const limit = 1000
 	b := newWSBackend(t, gripEcho(gripOpen(), nil))
 	f := newWSFixtureWith(t, b, fixtureOpts{limits: Limits{MaxWSMessage: limit}})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/", nil)
 	c.SetReadLimit(-1)
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gripd/gripd/grip"
 	"github.com/gripd/gripd/handoff"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // recorder is an Observer that hands every call to the test, in order,
@@ -93,7 +94,7 @@ func (r *recorder) none(t *testing.T) {
 
 func TestObserverBackendRequests(t *testing.T) {
 	obs := newRecorder()
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
 	f := newFixture(t, []string{closedPortURL(t), b.URL}, fixtureOpts{route: Route{ID: "r1"}, observer: obs})
 	readAll(t, get(t, f.proxy.URL+"/", nil))
 	obs.expect(t, "backend r1 418") // once, after failing over from the closed port
@@ -105,7 +106,7 @@ func TestObserverBackendRequests(t *testing.T) {
 
 	release := make(chan struct{})
 	defer close(release)
-	slow := newBackend(t, func(w http.ResponseWriter, r *http.Request) { <-release })
+	slow := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) { <-release })
 	sf := newFixture(t, []string{slow.URL}, fixtureOpts{route: Route{ID: "slow"}, observer: obs, backendTimeout: 50 * time.Millisecond})
 	readAll(t, get(t, sf.proxy.URL+"/", nil))
 	obs.expect(t, "backend slow timeout")
@@ -114,7 +115,7 @@ func TestObserverBackendRequests(t *testing.T) {
 
 func TestObserverHolds(t *testing.T) {
 	obs := newRecorder()
-	lp := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	lp := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Grip-Hold", "response")
 		w.Header().Set("Grip-Channel", "lp")
 	})
@@ -122,13 +123,13 @@ func TestObserverHolds(t *testing.T) {
 	done := make(chan *http.Response, 1)
 	go func() { done <- get(t, f.proxy.URL+"/", nil) }()
 	obs.expect(t, "backend polls 200", "hold started polls response")
-	waitSubscribers(t, f.hub, "lp", 1)
+	testutil.WaitSubscribers(t, f.hub, "lp", 1)
 	f.hub.Deliver([]grip.Item{{Channel: "lp", HTTPResponse: &grip.HTTPResponseFormat{Action: grip.ActionSend, Body: []byte("x")}}})
 	readAll(t, <-done)
 	obs.expect(t, "hold ended polls response")
 
 	// A parked HTTP/1.1 stream ends through the hub, not the handler.
-	sb := streamBackend(t, "st", nil)
+	sb := testutil.StreamBackend(t, "st", nil)
 	sf := newFixture(t, []string{sb.URL}, fixtureOpts{route: Route{ID: "streams"}, observer: obs})
 	resp := get(t, sf.proxy.URL+"/", nil)
 	defer resp.Body.Close()
@@ -136,7 +137,7 @@ func TestObserverHolds(t *testing.T) {
 		t.Fatalf("initial body %q: %v", line, err)
 	}
 	obs.expect(t, "backend streams 200", "hold started streams stream")
-	waitSubscribers(t, sf.hub, "st", 1)
+	testutil.WaitSubscribers(t, sf.hub, "st", 1)
 	sf.hub.Deliver([]grip.Item{{Channel: "st", HTTPStream: &grip.HTTPStreamFormat{Action: grip.ActionClose}}})
 	obs.expect(t, "hold ended streams stream")
 	obs.none(t)
@@ -153,7 +154,7 @@ func TestObserverWebSocketOverHTTP(t *testing.T) {
 	route := Route{ID: "ws", Backends: []Backend{{URL: mustURL(t, b.URL), OverHTTP: true}}}
 	f := newFixture(t, nil, fixtureOpts{route: route, observer: obs})
 	t.Cleanup(func() { waitSessions(t, f.hub, 0) })
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 
 	c, _ := dialWS(t, ctx, f, "/", nil)
 	obs.expect(t, "backend ws 200", "ws-over-http ws ok", "hold started ws ws")
@@ -174,7 +175,7 @@ func TestObserverWebSocketOverHTTP(t *testing.T) {
 // The handshake with a WebSocket backend counts as a backend request.
 func TestObserverPassthroughWebSocket(t *testing.T) {
 	obs := newRecorder()
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			return
@@ -184,7 +185,7 @@ func TestObserverPassthroughWebSocket(t *testing.T) {
 	})
 	f := newFixture(t, []string{b.URL}, fixtureOpts{route: Route{ID: "pt"}, observer: obs})
 	t.Cleanup(func() { waitSessions(t, f.hub, 0) })
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/", nil)
 	obs.expect(t, "backend pt 101", "hold started pt ws")
 	c.CloseNow()

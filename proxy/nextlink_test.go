@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"io"
 	"net/http"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // streamAnswer answers with a stream hold on channel (prev-id prev when
@@ -31,27 +31,31 @@ func streamAnswer(w http.ResponseWriter, channel, prev, link, body string) {
 
 // lineReader reads a held stream line by line.
 type lineReader struct {
-	t  *testing.T
-	br *bufio.Reader
+	t *testing.T
+	s *testutil.Stream
 }
 
 func openStream(t *testing.T, u string) (*http.Response, *lineReader) {
 	t.Helper()
-	resp := get(t, u, nil)
-	t.Cleanup(func() { resp.Body.Close() })
-	if resp.StatusCode != 200 {
-		t.Fatalf("stream answered %d", resp.StatusCode)
+	s := testutil.OpenStream(t, u, nil)
+	if s.Response.StatusCode != 200 {
+		t.Fatalf("stream answered %d", s.Response.StatusCode)
 	}
-	return resp, &lineReader{t, bufio.NewReader(resp.Body)}
+	return s.Response, &lineReader{t, s}
+}
+
+// streamAt opens u with the Host header the route matches on.
+func streamAt(t *testing.T, u, host string) *lineReader {
+	t.Helper()
+	return &lineReader{t, testutil.OpenStream(t, u, http.Header{"Host": {host}})}
 }
 
 // expect reads the next lines and checks them.
 func (lr *lineReader) expect(lines ...string) {
 	lr.t.Helper()
 	for _, want := range lines {
-		got, err := lr.br.ReadString('\n')
-		if got != want+"\n" {
-			lr.t.Fatalf("stream line %q (%v), want %q", got, err, want)
+		if got := lr.s.ReadLine(); got != want+"\n" {
+			lr.t.Fatalf("stream line %q, want %q", got, want)
 		}
 	}
 }
@@ -59,9 +63,8 @@ func (lr *lineReader) expect(lines ...string) {
 // expectEnd checks that the stream ends cleanly with nothing more.
 func (lr *lineReader) expectEnd() {
 	lr.t.Helper()
-	rest, err := io.ReadAll(lr.br)
-	if err != nil || len(rest) != 0 {
-		lr.t.Fatalf("after the last line: %q, %v; want a clean end", rest, err)
+	if rest := lr.s.ReadToEnd(); rest != "" {
+		lr.t.Fatalf("after the last line: %q; want a clean end", rest)
 	}
 }
 
@@ -84,7 +87,7 @@ func TestStreamOutOfStepFetchesTheNextLink(t *testing.T) {
 	lastIDIs(t, f, "st-step", "2")
 	_, lr := openStream(t, f.proxy.URL+"/feed")
 	lr.expect("hello", "missed 2")
-	waitFor(t, "the stream held again", func() bool { return f.hub.SubscriberCount("st-step") == 2 })
+	testutil.WaitFor(t, "the stream held again", func() bool { return f.hub.SubscriberCount("st-step") == 2 })
 	f.hub.Deliver([]grip.Item{streamItemID("st-step", "3", "2", "three\n")})
 	lr.expect("three")
 	reqs := rb.requests()
@@ -106,11 +109,11 @@ func TestStreamItemOutOfChainFetchesTheNextLink(t *testing.T) {
 	})
 	f := newFixture(t, []string{rb.url}, fixtureOpts{})
 	_, lr := openStream(t, f.proxy.URL+"/feed")
-	waitSubscribers(t, f.hub, "a-chain", 1)
+	testutil.WaitSubscribers(t, f.hub, "a-chain", 1)
 	// a2 follows a1, which this client never saw.
 	f.hub.Deliver([]grip.Item{streamItemID("a-chain", "a2", "a1", "a2 (direct)\n")})
 	lr.expect("a1", "a2")
-	waitFor(t, "the link answered", func() bool { return len(rb.requests()) == 2 })
+	testutil.WaitFor(t, "the link answered", func() bool { return len(rb.requests()) == 2 })
 	if got := rb.requests()[1].gripLast; !slices.Equal(got, []string{"a-chain; last-id=a0"}) {
 		t.Fatalf("link Grip-Last %v, want a-chain; last-id=a0", got)
 	}
@@ -166,7 +169,7 @@ func TestNextLinkGivesUpAfterRetries(t *testing.T) {
 	if n := len(rb.requests()); n != 1+1+linkRetries {
 		t.Fatalf("backend saw %d requests, want the feed and %d tries of the link", n, 1+linkRetries)
 	}
-	waitSubscribers(t, f.hub, "gone", 1) // the watcher only
+	testutil.WaitSubscribers(t, f.hub, "gone", 1) // the watcher only
 }
 
 func TestNextLinkWithoutHoldIsFollowedUntilNoLink(t *testing.T) {
@@ -213,20 +216,20 @@ func TestStreamHintFetchesTheNextLink(t *testing.T) {
 	f := newFixture(t, []string{rb.url}, fixtureOpts{})
 	_, lr := openStream(t, f.proxy.URL+"/feed")
 	lr.expect("/feed")
-	waitSubscribers(t, f.hub, "hinted", 1)
+	testutil.WaitSubscribers(t, f.hub, "hinted", 1)
 	f.hub.Deliver([]grip.Item{{Channel: "hinted", HTTPStream: &grip.HTTPStreamFormat{Action: grip.ActionHint}}})
 	lr.expect("/more")
-	waitSubscribers(t, f.hub, "hinted", 1)
+	testutil.WaitSubscribers(t, f.hub, "hinted", 1)
 	f.hub.Recover()
 	lr.expect("/more")
 }
 
 func TestStreamWithoutLinkIgnoresHints(t *testing.T) {
-	b := streamBackend(t, "nolink", nil)
+	b := testutil.StreamBackend(t, "nolink", nil)
 	f := newFixture(t, []string{b.URL}, fixtureOpts{})
 	_, lr := openStream(t, f.proxy.URL+"/")
 	lr.expect(":held", "")
-	waitSubscribers(t, f.hub, "nolink", 1)
+	testutil.WaitSubscribers(t, f.hub, "nolink", 1)
 	f.hub.Deliver([]grip.Item{
 		{Channel: "nolink", HTTPStream: &grip.HTTPStreamFormat{Action: grip.ActionHint}},
 		streamItem("nolink", "after the hint\n"),
@@ -235,7 +238,7 @@ func TestStreamWithoutLinkIgnoresHints(t *testing.T) {
 }
 
 func TestStreamPrevIDWithoutLinkEnds(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		streamAnswer(w, "nolink-prev", "1", "", "initial\n")
 	})
 	f := newFixture(t, []string{b.URL}, fixtureOpts{})
@@ -259,7 +262,7 @@ func TestStreamBuildIDOnBodiesAndItems(t *testing.T) {
 	f := newFixture(t, []string{rb.url}, fixtureOpts{})
 	_, lr := openStream(t, f.proxy.URL+"/feed")
 	lr.expect("/feed at <1>, literal x")
-	waitSubscribers(t, f.hub, "bid", 1)
+	testutil.WaitSubscribers(t, f.hub, "bid", 1)
 	f.hub.Deliver([]grip.Item{streamItemID("bid", "2", "1", "item %I\n")})
 	lr.expect("item <2>")
 	f.hub.Deliver([]grip.Item{{Channel: "bid", HTTPStream: &grip.HTTPStreamFormat{Action: grip.ActionHint}}})
@@ -270,19 +273,17 @@ func TestStreamBuildIDOnBodiesAndItems(t *testing.T) {
 // unsigned.
 func TestNextLinkToAnAllowedHostIsFetchedUnsigned(t *testing.T) {
 	var sig string
-	other := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	other := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		sig = r.Header.Get("Grip-Sig") + r.Header.Get("Grip-Feature")
 		io.WriteString(w, "from elsewhere\n")
 	})
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Grip-Link", "<"+other.URL+"/x>; rel=next")
 		io.WriteString(w, "here\n")
 	})
 	f := newFixture(t, []string{b.URL}, fixtureOpts{route: Route{Host: "only.example"},
 		linkHosts: []string{strings.TrimPrefix(other.URL, "http://")}})
-	resp := get(t, f.proxy.URL+"/", map[string]string{"Host": "only.example"})
-	defer resp.Body.Close()
-	lr := &lineReader{t, bufio.NewReader(resp.Body)}
+	lr := streamAt(t, f.proxy.URL+"/", "only.example")
 	lr.expect("here", "from elsewhere")
 	lr.expectEnd()
 	if sig != "" {
@@ -317,7 +318,7 @@ func TestNextLinkThroughItsRouteIsSigned(t *testing.T) {
 // in its Host header (SSRF).
 func TestRelativeNextLinkNeverUsesTheClientHost(t *testing.T) {
 	var internalHits atomic.Int32
-	internal := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	internal := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		internalHits.Add(1)
 		io.WriteString(w, "internal secret\n")
 	})
@@ -339,14 +340,12 @@ func TestRelativeNextLinkNeverUsesTheClientHost(t *testing.T) {
 	f := newFixture(t, []string{rb.url}, fixtureOpts{route: Route{PathPrefix: "/api/", SigKey: key}})
 	lastIDIs(t, f, "ssrf", "2")
 	internalHost := strings.TrimPrefix(internal.URL, "http://")
-	resp := get(t, f.proxy.URL+"/api/feed", map[string]string{"Host": internalHost})
-	t.Cleanup(func() { resp.Body.Close() })
-	if resp.StatusCode != 200 {
-		t.Fatalf("stream answered %d", resp.StatusCode)
+	lr := streamAt(t, f.proxy.URL+"/api/feed", internalHost)
+	if code := lr.s.Response.StatusCode; code != 200 {
+		t.Fatalf("stream answered %d", code)
 	}
-	lr := &lineReader{t, bufio.NewReader(resp.Body)}
 	lr.expect("hello", "from the backend")
-	waitSubscribers(t, f.hub, "ssrf", 2) // the watcher and the stream, held again
+	testutil.WaitSubscribers(t, f.hub, "ssrf", 2) // the watcher and the stream, held again
 	reqs := rb.requests()
 	if len(reqs) != 2 || reqs[1].path != "/next" || !slices.Equal(reqs[1].gripLast, []string{"ssrf; last-id=1"}) {
 		t.Fatalf("backend saw %+v; want /next with Grip-Last ssrf; last-id=1", reqs)
@@ -378,9 +377,7 @@ func TestRelativeNextLinkChainStaysOnTheRoute(t *testing.T) {
 	})
 	prefix := "/"
 	f := newFixture(t, []string{rb.url}, fixtureOpts{route: Route{Host: "public.example", PathPrefix: "/v1/", ReplacePrefix: &prefix}})
-	resp := get(t, f.proxy.URL+"/v1/list/", map[string]string{"Host": "public.example"})
-	defer resp.Body.Close()
-	lr := &lineReader{t, bufio.NewReader(resp.Body)}
+	lr := streamAt(t, f.proxy.URL+"/v1/list/", "public.example")
 	lr.expect("one", "two at /list/page/2", "three at /list/page/3")
 	lr.expectEnd()
 }
@@ -391,11 +388,11 @@ func TestRelativeNextLinkChainStaysOnTheRoute(t *testing.T) {
 // so the client cannot make it fetch a host of its choosing.
 func TestNextLinkToAHostOutsideTheRouteTableIsRefused(t *testing.T) {
 	var reached atomic.Int32
-	secret := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	secret := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		reached.Add(1)
 		io.WriteString(w, "secret\n")
 	})
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Grip-Link", "<"+r.URL.Query().Get("next")+">; rel=next") // from the client
 		io.WriteString(w, "here\n")
 	})
@@ -403,11 +400,10 @@ func TestNextLinkToAHostOutsideTheRouteTableIsRefused(t *testing.T) {
 	f := newFixture(t, []string{b.URL}, fixtureOpts{route: Route{ID: "r", Host: "only.example"}, observer: obs})
 	secretHost := strings.TrimPrefix(secret.URL, "http://")
 	for _, next := range []string{"//" + secretHost + "/secret", secret.URL + "/secret"} {
-		resp := get(t, f.proxy.URL+"/?next="+next, map[string]string{"Host": "only.example"})
-		lr := &lineReader{t, bufio.NewReader(resp.Body)}
+		lr := streamAt(t, f.proxy.URL+"/?next="+next, "only.example")
 		lr.expect("here")
 		lr.expectEnd()
-		resp.Body.Close()
+		lr.s.Close()
 		obs.expectSkipping(t, "link r refused")
 	}
 	if n := reached.Load(); n != 0 {
@@ -419,7 +415,7 @@ func TestNextLinkToAHostOutsideTheRouteTableIsRefused(t *testing.T) {
 // limits.max_links_without_hold in a row; then the stream ends, counted.
 func TestNextLinksWithoutHoldAreCapped(t *testing.T) {
 	var fetched atomic.Int32
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		fetched.Add(1)
 		w.Header().Set("Grip-Link", "</again>; rel=next") // never a hold: a loop
 		io.WriteString(w, "page\n")
@@ -441,7 +437,7 @@ func TestNextLinksWithoutHoldAreCapped(t *testing.T) {
 func TestNextLinksWithoutHoldArePaced(t *testing.T) {
 	const interval, links = 40 * time.Millisecond, linkBurst + 10
 	var n atomic.Int32
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		if n.Add(1) <= links {
 			w.Header().Set("Grip-Link", "</again>; rel=next")
 		}

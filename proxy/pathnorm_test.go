@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 func TestNormalizePath(t *testing.T) {
@@ -52,10 +54,10 @@ func TestNormalizePath(t *testing.T) {
 // spelled: the route is chosen on the normalized path and the backend gets
 // that path; an encoding whose meaning backends disagree on is refused.
 func TestPathPrefixRouteCannotBeEscapedWithDotSegments(t *testing.T) {
-	public := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	public := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("public " + r.URL.EscapedPath()))
 	})
-	other := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	other := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("other " + r.URL.EscapedPath()))
 	})
 	pub, oth := mustURL(t, public.URL), mustURL(t, other.URL)
@@ -143,8 +145,8 @@ func FuzzNormalizePath(f *testing.F) {
 // A host written with its trailing dot ("files.local.", fully qualified)
 // is the same host: its own routes apply, never the "*" ones.
 func TestTrailingDotHostMatchesItsOwnRoutes(t *testing.T) {
-	public := newBackend(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("public")) })
-	other := newBackend(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("other")) })
+	public := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("public")) })
+	other := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("other")) })
 	table, err := NewTable([]Route{
 		{ID: "public", Host: "files.local", PathPrefix: "/public/", Backends: []Backend{{URL: mustURL(t, public.URL)}}},
 		{ID: "other", Host: "*", Backends: []Backend{{URL: mustURL(t, other.URL)}}},

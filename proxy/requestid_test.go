@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"bytes"
-	"encoding/json"
 	"io"
 	"net/http"
 	"regexp"
@@ -14,44 +12,8 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/internal/testutil"
 )
-
-// logBuffer is a bytes.Buffer the server can write to while a test reads.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitLogLine waits for a JSON log line whose message is msg, and returns
-// its fields.
-func (b *logBuffer) waitLogLine(t *testing.T, msg string) map[string]any {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		for _, line := range strings.Split(b.String(), "\n") {
-			var m map[string]any
-			if json.Unmarshal([]byte(line), &m) == nil && m["message"] == msg {
-				return m
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q log line in %s", msg, b.String())
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 var generatedID = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
@@ -85,13 +47,13 @@ func TestValidRequestID(t *testing.T) {
 func requestIDRun(t *testing.T, hdr http.Header) (backend []string, resp []string, logged any) {
 	t.Helper()
 	var mu sync.Mutex
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		backend = r.Header.Values("X-Request-Id")
 		mu.Unlock()
 		io.WriteString(w, "ok")
 	})
-	var logs logBuffer
+	var logs testutil.Buffer
 	f := newFixture(t, []string{b.URL}, fixtureOpts{log: &logs})
 	req, err := http.NewRequest("GET", f.proxy.URL+"/", nil)
 	if err != nil {
@@ -105,7 +67,7 @@ func requestIDRun(t *testing.T, hdr http.Header) (backend []string, resp []strin
 	if body := readAll(t, r); r.StatusCode != 200 || body != "ok" {
 		t.Fatalf("got %d %q", r.StatusCode, body)
 	}
-	line := logs.waitLogLine(t, "request")
+	line := logs.WaitLogLine(t, "request")
 	mu.Lock()
 	defer mu.Unlock()
 	return backend, r.Header.Values("X-Request-Id"), line["request_id"]
@@ -159,7 +121,7 @@ func TestRequestIDBadOneReplaced(t *testing.T) {
 }
 
 func TestRequestIDBackendEchoNotDoubled(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-Id", "backend-own")
 		io.WriteString(w, "ok")
 	})
@@ -185,7 +147,7 @@ func TestRequestIDOnErrorAndNoRoute(t *testing.T) {
 func TestRequestIDOnHeldResponses(t *testing.T) {
 	var mu sync.Mutex
 	var seen []string
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		seen = append(seen, r.Header.Get("X-Request-Id"))
 		mu.Unlock()
@@ -201,13 +163,13 @@ func TestRequestIDOnHeldResponses(t *testing.T) {
 		w.Header().Set("Grip-Channel", "rl")
 		io.WriteString(w, "timeout body")
 	})
-	var logs logBuffer
+	var logs testutil.Buffer
 	f := newFixture(t, []string{b.URL}, fixtureOpts{log: &logs})
 
 	// Long-poll, answered by a publish whose headers carry their own id.
 	done := make(chan *http.Response, 1)
 	go func() { done <- get(t, f.proxy.URL+"/poll", map[string]string{"X-Request-Id": "poll-id"}) }()
-	waitSubscribers(t, f.hub, "rl", 1)
+	testutil.WaitSubscribers(t, f.hub, "rl", 1)
 	f.hub.Deliver([]grip.Item{{Channel: "rl", HTTPResponse: &grip.HTTPResponseFormat{Action: grip.ActionSend, Code: 200,
 		Header: http.Header{"X-Request-Id": {"published"}}, Body: []byte("pub")}}})
 	resp := <-done
@@ -224,10 +186,10 @@ func TestRequestIDOnHeldResponses(t *testing.T) {
 	if got := resp.Header.Values("X-Request-Id"); len(got) != 1 || got[0] != "stream-id" {
 		t.Errorf("stream X-Request-Id %q, want [stream-id]", got)
 	}
-	waitSubscribers(t, f.hub, "rs", 1)
+	testutil.WaitSubscribers(t, f.hub, "rs", 1)
 	f.hub.Deliver([]grip.Item{{Channel: "rs", HTTPStream: &grip.HTTPStreamFormat{Action: grip.ActionClose}}})
 	readAll(t, resp)
-	waitSubscribers(t, f.hub, "rs", 0)
+	testutil.WaitSubscribers(t, f.hub, "rs", 0)
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(logs.String(), `"request_id":"stream-id"`) {
 		if time.Now().After(deadline) {
@@ -248,10 +210,10 @@ func TestRequestIDOnHeldResponses(t *testing.T) {
 func TestRequestIDOnWebSocketOverHTTP(t *testing.T) {
 	b := newWSBackend(t, gripEcho(gripOpen(), nil))
 	route := Route{Backends: []Backend{{URL: mustURL(t, b.URL), OverHTTP: true}}}
-	var logs logBuffer
+	var logs testutil.Buffer
 	f := newFixture(t, nil, fixtureOpts{route: route, log: &logs})
 	t.Cleanup(func() { waitSessions(t, f.hub, 0) })
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/ws", &websocket.DialOptions{HTTPHeader: http.Header{"X-Request-Id": {"ws-id"}}})
 	write(t, ctx, c, websocket.MessageText, "hi")
 	readMsg(t, ctx, c, websocket.MessageText, "hi")
@@ -265,7 +227,7 @@ func TestRequestIDOnWebSocketOverHTTP(t *testing.T) {
 			break
 		}
 	}
-	line := logs.waitLogLine(t, "websocket")
+	line := logs.WaitLogLine(t, "websocket")
 	if line["request_id"] != "ws-id" {
 		t.Errorf("websocket end line request_id %v", line["request_id"])
 	}

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // seenRequest is what a recording backend saw of one request.
@@ -28,7 +28,7 @@ type recordingBackend struct {
 
 func newRecordingBackend(t *testing.T, answer func(n int, w http.ResponseWriter, r *http.Request)) *recordingBackend {
 	rb := &recordingBackend{}
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		rb.mu.Lock()
 		n := len(rb.seen)
@@ -114,7 +114,7 @@ func TestLongPollOutOfStepOnlyOnceInARow(t *testing.T) {
 	go func() { done <- get(t, f.proxy.URL+"/", nil) }()
 	// One re-request, then the stale answer is held all the same (the
 	// watcher is the other subscriber).
-	waitFor(t, "the second answer held", func() bool {
+	testutil.WaitFor(t, "the second answer held", func() bool {
 		return len(rb.requests()) == 2 && f.hub.SubscriberCount("lp-stale") == 2
 	})
 	// The hold goes on from its own prev-id.
@@ -146,9 +146,9 @@ func TestLongPollHintIsReRequested(t *testing.T) {
 	go func() { done <- get(t, f.proxy.URL+"/", nil) }()
 	hint := grip.Item{Channel: "lp-hint", HTTPResponse: &grip.HTTPResponseFormat{Action: grip.ActionHint}}
 
-	waitFor(t, "the first hold", func() bool { return len(rb.requests()) == 1 && f.hub.SubscriberCount("lp-hint") == 1 })
+	testutil.WaitFor(t, "the first hold", func() bool { return len(rb.requests()) == 1 && f.hub.SubscriberCount("lp-hint") == 1 })
 	f.hub.Deliver([]grip.Item{hint})
-	waitFor(t, "the second hold", func() bool { return len(rb.requests()) == 2 && f.hub.SubscriberCount("lp-hint") == 1 })
+	testutil.WaitFor(t, "the second hold", func() bool { return len(rb.requests()) == 2 && f.hub.SubscriberCount("lp-hint") == 1 })
 	f.hub.Deliver([]grip.Item{hint})
 	resp := <-done
 	if body := readAll(t, resp); body != "fresh\n" || resp.Header.Get("X-Round") != "3" {
@@ -171,7 +171,7 @@ func TestLongPollItemOutOfChainIsReRequested(t *testing.T) {
 	f := newFixture(t, []string{rb.url}, fixtureOpts{})
 	done := make(chan *http.Response, 1)
 	go func() { done <- get(t, f.proxy.URL+"/", nil) }()
-	waitSubscribers(t, f.hub, "lp-chain", 1)
+	testutil.WaitSubscribers(t, f.hub, "lp-chain", 1)
 	// c follows b, which this client never saw.
 	f.hub.Deliver([]grip.Item{respItemID("lp-chain", "c", "b", "c")})
 	if body := readAll(t, <-done); body != "caught up\n" {
@@ -190,7 +190,7 @@ func TestLongPollFollowingItemAnswers(t *testing.T) {
 	lastIDIs(t, f, "lp-follow", "a")
 	done := make(chan *http.Response, 1)
 	go func() { done <- get(t, f.proxy.URL+"/", nil) }()
-	waitSubscribers(t, f.hub, "lp-follow", 2)
+	testutil.WaitSubscribers(t, f.hub, "lp-follow", 2)
 	f.hub.Deliver([]grip.Item{respItemID("lp-follow", "b", "a", "b")})
 	if body := readAll(t, <-done); body != "b" {
 		t.Fatalf("client got %q, want b", body)
@@ -213,7 +213,7 @@ func TestLongPollRecoverReRequestsEveryHold(t *testing.T) {
 	for _, c := range []string{"a", "b"} {
 		go func() { done <- readAll(t, get(t, f.proxy.URL+"/", map[string]string{"X-Client": c})) }()
 	}
-	waitFor(t, "both holds", func() bool {
+	testutil.WaitFor(t, "both holds", func() bool {
 		return f.hub.SubscriberCount("lp-rec-a") == 1 && f.hub.SubscriberCount("lp-rec-b") == 1
 	})
 	f.hub.Recover()
@@ -231,7 +231,7 @@ func TestLongPollBodyTooLargeToReplay(t *testing.T) {
 	f := newFixture(t, []string{rb.url}, fixtureOpts{})
 	done := make(chan *http.Response, 1)
 	go func() { done <- post(t, f.proxy.URL+"/", strings.Repeat("x", grip.MaxInstructBody+1)) }()
-	waitSubscribers(t, f.hub, "lp-big", 1)
+	testutil.WaitSubscribers(t, f.hub, "lp-big", 1)
 	f.hub.Deliver([]grip.Item{{Channel: "lp-big", HTTPResponse: &grip.HTTPResponseFormat{Action: grip.ActionHint}}})
 	resp := <-done
 	if body := readAll(t, resp); resp.StatusCode != http.StatusBadGateway {
@@ -255,17 +255,4 @@ func mustRequest(t *testing.T, method, u, body string) *http.Request {
 		t.Fatal(err)
 	}
 	return req
-}
-
-// waitFor polls cond until it holds: the proxy gives no signal when a
-// hold is parked or a backend request made, so tests look for them.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 5s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/gripd/gripd/grip"
 	"github.com/gripd/gripd/handoff"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // replayHistory is a handoff.History over a slice, in publish order,
@@ -137,24 +137,7 @@ func events(channel string, ids ...string) string {
 type historyFixture struct {
 	hub   *handoff.Hub
 	proxy *httptest.Server
-	log   *syncBuf
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	log   *testutil.Buffer
 }
 
 func newHistoryFixture(t *testing.T, backend string, hist handoff.History) *historyFixture {
@@ -168,7 +151,7 @@ func newHistoryFixture(t *testing.T, backend string, hist handoff.History) *hist
 		t.Fatal(err)
 	}
 	hub := handoff.NewHub(handoff.Config{})
-	logs := &syncBuf{}
+	logs := &testutil.Buffer{}
 	srv, err := NewServer(Config{Table: table, Hub: hub, DialTimeout: time.Second,
 		Log: zerolog.New(logs).Level(zerolog.DebugLevel), History: hist, HistoryTimeout: 10 * time.Second})
 	if err != nil {
@@ -208,10 +191,10 @@ func TestResumeStreamWithLastEventID(t *testing.T) {
 	for _, id := range []string{"1", "2", "3", "4", "5"} {
 		hist.add(sseItem("c", id))
 	}
-	f := newHistoryFixture(t, streamBackend(t, "c", nil).URL, hist)
+	f := newHistoryFixture(t, testutil.StreamBackend(t, "c", nil).URL, hist)
 	done := make(chan *http.Response, 1)
 	go func() { done <- get(t, f.proxy.URL+"/events", map[string]string{"Last-Event-ID": "2"}) }()
-	waitSubscribers(t, f.hub, "c", 1)
+	testutil.WaitSubscribers(t, f.hub, "c", 1)
 	// Live, while history is being read: 2 and 4 lag behind (this
 	// instance still delivering what the client saw elsewhere, and what
 	// history will replay), 6 is new.
@@ -230,11 +213,11 @@ func TestResumeStreamWithLastEventID(t *testing.T) {
 func TestResumeStreamWithLastEventIDQueryOnTwoChannels(t *testing.T) {
 	hist := &replayHistory{}
 	hist.add(sseItem("a", "1"), sseItem("b", "x1"), sseItem("a", "2"), sseItem("b", "x2"))
-	b := streamBackend(t, "a", http.Header{"Grip-Channel": {"a", "b"}})
+	b := testutil.StreamBackend(t, "a", http.Header{"Grip-Channel": {"a", "b"}})
 	f := newHistoryFixture(t, b.URL, hist)
 	done := make(chan *http.Response, 1)
 	go func() { done <- get(t, f.proxy.URL+"/events?lastEventId=1", nil) }()
-	waitSubscribers(t, f.hub, "b", 1)
+	testutil.WaitSubscribers(t, f.hub, "b", 1)
 	f.hub.Deliver([]grip.Item{live(sseItem("b", "x3"), 5), closeItem("a")})
 	resp := <-done
 	// "1" is a's first item (position 1): b's x1 came after it.
@@ -248,10 +231,10 @@ func TestResumeStreamWithLastEventIDQueryOnTwoChannels(t *testing.T) {
 func TestResumeStreamUnknownIDFallsBack(t *testing.T) {
 	hist := &replayHistory{}
 	hist.add(sseItem("c", "5"))
-	f := newHistoryFixture(t, streamBackend(t, "c", nil).URL, hist)
+	f := newHistoryFixture(t, testutil.StreamBackend(t, "c", nil).URL, hist)
 	done := make(chan *http.Response, 1)
 	go func() { done <- get(t, f.proxy.URL+"/", map[string]string{"Last-Event-ID": "aged-out"}) }()
-	waitSubscribers(t, f.hub, "c", 1)
+	testutil.WaitSubscribers(t, f.hub, "c", 1)
 	f.hub.Deliver([]grip.Item{live(sseItem("c", "6"), 2), closeItem("c")})
 	resp := <-done
 	if got, want := readStream(t, resp), ":held\n\n"+events("c", "6"); got != want {
@@ -266,10 +249,10 @@ func TestResumeStreamUnknownIDFallsBack(t *testing.T) {
 func TestStreamWithoutPositionSkipsHistory(t *testing.T) {
 	hist := &replayHistory{}
 	hist.add(sseItem("c", "1"))
-	f := newHistoryFixture(t, streamBackend(t, "c", nil).URL, hist)
+	f := newHistoryFixture(t, testutil.StreamBackend(t, "c", nil).URL, hist)
 	done := make(chan *http.Response, 1)
 	go func() { done <- get(t, f.proxy.URL+"/", nil) }()
-	waitSubscribers(t, f.hub, "c", 1)
+	testutil.WaitSubscribers(t, f.hub, "c", 1)
 	f.hub.Deliver([]grip.Item{live(sseItem("c", "2"), 2), closeItem("c")})
 	if got, want := readStream(t, <-done), ":held\n\n"+events("c", "2"); got != want {
 		t.Fatalf("client got %q, want %q", got, want)
@@ -297,7 +280,7 @@ func TestResumeStreamWithPrevID(t *testing.T) {
 	f := newHistoryFixture(t, rb.url, hist)
 	done := make(chan *http.Response, 1)
 	go func() { done <- get(t, f.proxy.URL+"/", nil) }()
-	waitSubscribers(t, f.hub, "c", 1)
+	testutil.WaitSubscribers(t, f.hub, "c", 1)
 	next := live(sseItem("c", "4"), 4)
 	next.PrevID = "3"
 	end := closeItem("c")
@@ -365,7 +348,7 @@ func TestLongPollUpToDateWaits(t *testing.T) {
 	f := newHistoryFixture(t, rb.url, hist)
 	done := make(chan *http.Response, 1)
 	go func() { done <- get(t, f.proxy.URL+"/poll", nil) }()
-	waitSubscribers(t, f.hub, "lp", 1)
+	testutil.WaitSubscribers(t, f.hub, "lp", 1)
 	lagging := live(sseItem("lp", "2"), 2)
 	lagging.PrevID = "1"
 	next := live(sseItem("lp", "3"), 3)
@@ -407,14 +390,14 @@ func TestLongPollUnknownPrevIDIsReRequested(t *testing.T) {
 // history, and says so in the log.
 func TestHistoryFailureHoldsWithoutReplay(t *testing.T) {
 	hist := &replayHistory{gate: make(chan struct{})} // never opens: lookups time out
-	b := streamBackend(t, "c", nil)
+	b := testutil.StreamBackend(t, "c", nil)
 	u, _ := url.Parse(b.URL)
 	table, err := NewTable([]Route{{Backends: []Backend{{URL: u}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hub := handoff.NewHub(handoff.Config{})
-	logs := &syncBuf{}
+	logs := &testutil.Buffer{}
 	srv, err := NewServer(Config{Table: table, Hub: hub, Log: zerolog.New(logs), History: hist, HistoryTimeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -426,7 +409,7 @@ func TestHistoryFailureHoldsWithoutReplay(t *testing.T) {
 	if held, _ := br.ReadString('\n'); held != ":held\n" {
 		t.Fatalf("initial body %q", held)
 	}
-	waitSubscribers(t, hub, "c", 1)
+	testutil.WaitSubscribers(t, hub, "c", 1)
 	hub.Deliver([]grip.Item{live(sseItem("c", "2"), 2), closeItem("c")})
 	rest, err := io.ReadAll(br)
 	resp.Body.Close()

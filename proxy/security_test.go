@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // rawRequest writes req as it is to the proxy over TCP and reads the
@@ -75,7 +76,7 @@ func checkNoClientGrip(t *testing.T, what string, h http.Header) {
 func TestSecurityClientGripHeadersNeverReachBackend(t *testing.T) {
 	var mu sync.Mutex
 	var got http.Header
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		got = r.Header.Clone()
 		mu.Unlock()
@@ -104,7 +105,7 @@ func TestSecurityClientGripHeadersNeverReachWebSocketBackend(t *testing.T) {
 		k, v, _ := strings.Cut(h, ": ")
 		hdr[k] = append(hdr[k], v) // as spelled: the client sends the key unchanged
 	}
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/ws", &websocket.DialOptions{HTTPHeader: hdr})
 	write(t, ctx, c, websocket.MessageText, "hi")
 	readMsg(t, ctx, c, websocket.MessageText, "hi")
@@ -138,7 +139,7 @@ func victim(t *testing.T) (addr string, conns *atomic.Int64) {
 func TestSecurityNoOpenProxy(t *testing.T) {
 	var mu sync.Mutex
 	var hits []string
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		hits = append(hits, r.Method+" "+r.Host+" "+r.URL.RequestURI())
 		mu.Unlock()
@@ -172,7 +173,7 @@ func TestSecurityNoOpenProxy(t *testing.T) {
 
 func TestSecurityNoOpenProxyHostRoute(t *testing.T) {
 	var hits atomic.Int64
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		io.WriteString(w, "from backend")
 	})
@@ -202,7 +203,7 @@ func TestSecurityNoOpenProxyHostRoute(t *testing.T) {
 func TestSecuritySecretsNeverLogged(t *testing.T) {
 	const sig, auth, cookie = "SECRET-GRIP-SIG-1f2e", "Bearer SECRET-AUTH-9a8b", "session=SECRET-COOKIE-7c6d"
 	secrets := []string{"SECRET-GRIP-SIG", "SECRET-AUTH", "SECRET-COOKIE"}
-	check := func(t *testing.T, logs *logBuffer) {
+	check := func(t *testing.T, logs *testutil.Buffer) {
 		t.Helper()
 		out := logs.String()
 		if out == "" {
@@ -217,13 +218,13 @@ func TestSecuritySecretsNeverLogged(t *testing.T) {
 	hdr := map[string]string{"Grip-Sig": sig, "Authorization": auth, "Cookie": cookie}
 
 	t.Run("plain and failing", func(t *testing.T) {
-		b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/bad" {
 				w.Header().Set("Grip-Hold", "bogus")
 			}
 			io.WriteString(w, "ok")
 		})
-		var logs logBuffer
+		var logs testutil.Buffer
 		f := newFixture(t, []string{b.URL}, fixtureOpts{log: &logs})
 		readAll(t, get(t, f.proxy.URL+"/ok", hdr))
 		readAll(t, get(t, f.proxy.URL+"/bad", hdr))
@@ -238,7 +239,7 @@ func TestSecuritySecretsNeverLogged(t *testing.T) {
 
 	t.Run("websocket", func(t *testing.T) {
 		b := newWSBackend(t, gripEcho(gripOpen(), nil))
-		var logs logBuffer
+		var logs testutil.Buffer
 		route := Route{Backends: []Backend{{URL: mustURL(t, b.URL), OverHTTP: true}}}
 		f := newFixture(t, nil, fixtureOpts{route: route, log: &logs})
 		t.Cleanup(func() { waitSessions(t, f.hub, 0) })
@@ -246,12 +247,12 @@ func TestSecuritySecretsNeverLogged(t *testing.T) {
 		for k, v := range hdr {
 			h.Set(k, v)
 		}
-		ctx := testCtx(t)
+		ctx := testutil.Context(t)
 		c, _ := dialWS(t, ctx, f, "/ws", &websocket.DialOptions{HTTPHeader: h})
 		write(t, ctx, c, websocket.MessageText, "hi")
 		readMsg(t, ctx, c, websocket.MessageText, "hi")
 		c.Close(websocket.StatusNormalClosure, "")
-		logs.waitLogLine(t, "websocket")
+		logs.WaitLogLine(t, "websocket")
 		check(t, &logs)
 	})
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gripd/gripd/grip"
 	"github.com/gripd/gripd/handoff"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 const testKey = "test-sig-key"
@@ -91,13 +92,6 @@ func newFixture(t *testing.T, backends []string, opts fixtureOpts) *fixture {
 	return &fixture{hub: hub, proxy: ps, srv: srv, ln: ln}
 }
 
-func newBackend(t *testing.T, h http.HandlerFunc) *httptest.Server {
-	t.Helper()
-	b := httptest.NewServer(h)
-	t.Cleanup(func() { b.CloseClientConnections(); b.Close() })
-	return b
-}
-
 func get(t *testing.T, u string, hdr map[string]string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest("GET", u, nil)
@@ -128,26 +122,13 @@ func readAll(t *testing.T, resp *http.Response) string {
 	return string(b)
 }
 
-// waitSubscribers waits until channel has n subscribers: the only signal
-// that a hold is parked.
-func waitSubscribers(t *testing.T, hub *handoff.Hub, channel string, n int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for hub.SubscriberCount(channel) != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("channel %q: %d subscribers, want %d", channel, hub.SubscriberCount(channel), n)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func streamItem(channel, content string) grip.Item {
 	return grip.Item{Channel: channel, HTTPStream: &grip.HTTPStreamFormat{Action: grip.ActionSend, Content: []byte(content)}}
 }
 
 func TestPassthrough(t *testing.T) {
 	var got *http.Request
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		got = r.Clone(context.Background())
 		w.Header().Add("Set-Cookie", "a=1")
 		w.Header().Add("Set-Cookie", "b=2")
@@ -190,7 +171,7 @@ func TestPassthrough(t *testing.T) {
 
 func TestNoGripRoutePassesInstructionsThrough(t *testing.T) {
 	var sig string
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		sig = r.Header.Get("Grip-Sig")
 		w.Header().Set("Grip-Hold", "stream")
 		w.Header().Set("Grip-Channel", "c")
@@ -208,7 +189,7 @@ func TestNoGripRoutePassesInstructionsThrough(t *testing.T) {
 
 func TestPathRewrite(t *testing.T) {
 	var path string
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { path = r.URL.RequestURI() })
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) { path = r.URL.RequestURI() })
 	repl := "/v2/"
 	f := newFixture(t, []string{b.URL}, fixtureOpts{route: Route{PathPrefix: "/api/", ReplacePrefix: &repl}})
 	readAll(t, get(t, f.proxy.URL+"/api/items%2F1?q=1", nil))
@@ -219,7 +200,7 @@ func TestPathRewrite(t *testing.T) {
 
 func TestBodiesStreamBothWays(t *testing.T) {
 	release := make(chan struct{})
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "10")
 		io.WriteString(w, "first")
 		w.(http.Flusher).Flush()
@@ -241,7 +222,7 @@ func TestBodiesStreamBothWays(t *testing.T) {
 
 func TestEventStreamFlushedAtOnce(t *testing.T) {
 	release := make(chan struct{})
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		io.WriteString(w, "data: one\n\n")
 		w.(http.Flusher).Flush()
@@ -258,21 +239,15 @@ func TestEventStreamFlushedAtOnce(t *testing.T) {
 }
 
 func closedPortURL(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
+	return "http://" + testutil.FreeAddr(t)
 }
 
 // A refused connection moves on to the next backend, and the log says so
 // only when there is a next one: a route whose only backend is down logs
 // the refusal and "no backend reachable", and answers 502.
 func TestFailoverAndAllDown(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "second") })
-	var logs logBuffer
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "second") })
+	var logs testutil.Buffer
 	f := newFixture(t, []string{closedPortURL(t), b.URL}, fixtureOpts{log: &logs})
 	for range 3 {
 		if body := readAll(t, get(t, f.proxy.URL+"/", nil)); body != "second" {
@@ -283,7 +258,7 @@ func TestFailoverAndAllDown(t *testing.T) {
 		t.Errorf("a refusal with a second backend left does not say it tries the next:\n%s", logs.String())
 	}
 
-	var downLogs logBuffer
+	var downLogs testutil.Buffer
 	down := newFixture(t, []string{closedPortURL(t)}, fixtureOpts{log: &downLogs})
 	resp := get(t, down.proxy.URL+"/", nil)
 	if body := readAll(t, resp); resp.StatusCode != http.StatusBadGateway || body != "Error while proxying to origin.\n" {
@@ -300,7 +275,7 @@ func TestFailoverAndAllDown(t *testing.T) {
 
 func TestRoundRobin(t *testing.T) {
 	mk := func(name string) string {
-		return newBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }).URL
+		return testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }).URL
 	}
 	f := newFixture(t, []string{mk("a"), mk("b")}, fixtureOpts{route: Route{Balance: BalanceRoundRobin}})
 	seen := map[string]int{}
@@ -314,7 +289,7 @@ func TestRoundRobin(t *testing.T) {
 
 func TestSlowBackendIs504(t *testing.T) {
 	release := make(chan struct{})
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { <-release })
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) { <-release })
 	defer close(release)
 	f := newFixture(t, []string{b.URL}, fixtureOpts{backendTimeout: 100 * time.Millisecond})
 	resp := get(t, f.proxy.URL+"/", nil)
@@ -324,7 +299,7 @@ func TestSlowBackendIs504(t *testing.T) {
 }
 
 func TestNoRouteForHost(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {})
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {})
 	f := newFixture(t, []string{b.URL}, fixtureOpts{route: Route{Host: "only.example"}})
 	resp := get(t, f.proxy.URL+"/", map[string]string{"Host": "other.example"})
 	if body := readAll(t, resp); resp.StatusCode != http.StatusBadGateway || body != "No route for host: other.example\n" {
@@ -342,7 +317,7 @@ func TestMalformedInstructionIs502(t *testing.T) {
 	}
 	for name, h := range cases {
 		t.Run(name, func(t *testing.T) {
-			b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { h(w) })
+			b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) { h(w) })
 			f := newFixture(t, []string{b.URL}, fixtureOpts{})
 			resp := get(t, f.proxy.URL+"/", nil)
 			if body := readAll(t, resp); resp.StatusCode != http.StatusBadGateway || body != "Error while proxying to origin.\n" {
@@ -353,7 +328,7 @@ func TestMalformedInstructionIs502(t *testing.T) {
 }
 
 func TestInstructWithoutHold(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/grip-instruct")
 		w.Header().Set("X-Outer", "dropped")
 		io.WriteString(w, `{"response":{"code":201,"headers":{"X-In":"kept"},"body":"made"}}`)
@@ -367,7 +342,7 @@ func TestInstructWithoutHold(t *testing.T) {
 }
 
 func TestGripHeadersWithoutHoldAreStripped(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Grip-Channel", "c")
 		w.Header().Set("Grip-Status", "404 Nope")
 		io.WriteString(w, "plain")
@@ -381,7 +356,7 @@ func TestGripHeadersWithoutHoldAreStripped(t *testing.T) {
 }
 
 func TestResponseHoldPublished(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Grip-Hold", "response")
 		w.Header().Set("Grip-Channel", "lp")
 		w.Header().Set("Content-Type", "text/plain")
@@ -392,7 +367,7 @@ func TestResponseHoldPublished(t *testing.T) {
 	f := newFixture(t, []string{b.URL}, fixtureOpts{})
 	done := make(chan *http.Response, 1)
 	go func() { done <- get(t, f.proxy.URL+"/", nil) }()
-	waitSubscribers(t, f.hub, "lp", 1)
+	testutil.WaitSubscribers(t, f.hub, "lp", 1)
 	f.hub.Deliver([]grip.Item{
 		streamItem("lp", "not for long-polls"),
 		{Channel: "lp", HTTPResponse: &grip.HTTPResponseFormat{Action: grip.ActionSend, Code: 200,
@@ -407,12 +382,12 @@ func TestResponseHoldPublished(t *testing.T) {
 	if h.Get("Content-Type") != "application/json" || h.Get("X-Orig") != "yes" || h.Get("X-P") != "pub" || h.Get("Content-Length") != "7" {
 		t.Fatalf("headers %v", h)
 	}
-	waitSubscribers(t, f.hub, "lp", 0)
+	testutil.WaitSubscribers(t, f.hub, "lp", 0)
 }
 
 func TestResponseHoldTimeout(t *testing.T) {
 	t.Parallel()
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Grip-Hold", "response")
 		w.Header().Set("Grip-Channel", "lp-timeout")
 		w.Header().Set("Grip-Timeout", "1") // raised to the 5 s floor
@@ -437,20 +412,8 @@ func TestResponseHoldTimeout(t *testing.T) {
 	}
 }
 
-func streamBackend(t *testing.T, channel string, extra http.Header) *httptest.Server {
-	return newBackend(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Grip-Hold", "stream")
-		w.Header().Set("Grip-Channel", channel)
-		w.Header().Set("Content-Type", "text/event-stream")
-		for k, vs := range extra {
-			w.Header()[k] = vs
-		}
-		io.WriteString(w, ":held\n\n")
-	})
-}
-
 func TestStreamHold(t *testing.T) {
-	b := streamBackend(t, "st", nil)
+	b := testutil.StreamBackend(t, "st", nil)
 	f := newFixture(t, []string{b.URL}, fixtureOpts{})
 	resp := get(t, f.proxy.URL+"/", nil)
 	defer resp.Body.Close()
@@ -461,7 +424,7 @@ func TestStreamHold(t *testing.T) {
 	if held, _ := br.ReadString('\n'); held != ":held\n" {
 		t.Fatalf("initial body %q", held)
 	}
-	waitSubscribers(t, f.hub, "st", 1)
+	testutil.WaitSubscribers(t, f.hub, "st", 1)
 	var items []grip.Item
 	var want strings.Builder
 	for i := range 50 {
@@ -479,11 +442,11 @@ func TestStreamHold(t *testing.T) {
 	if string(rest) != "\n"+want.String() {
 		t.Fatalf("got %q", rest)
 	}
-	waitSubscribers(t, f.hub, "st", 0)
+	testutil.WaitSubscribers(t, f.hub, "st", 0)
 }
 
 func TestStreamKeepAlive(t *testing.T) {
-	b := streamBackend(t, "ka", http.Header{"Grip-Keep-Alive": {`:ka\n\n; format=cstring; timeout=1`}})
+	b := testutil.StreamBackend(t, "ka", http.Header{"Grip-Keep-Alive": {`:ka\n\n; format=cstring; timeout=1`}})
 	f := newFixture(t, []string{b.URL}, fixtureOpts{})
 	resp := get(t, f.proxy.URL+"/", nil)
 	defer resp.Body.Close()
@@ -496,17 +459,17 @@ func TestStreamKeepAlive(t *testing.T) {
 }
 
 func TestStreamClientDisconnectUnsubscribes(t *testing.T) {
-	b := streamBackend(t, "gone", nil)
+	b := testutil.StreamBackend(t, "gone", nil)
 	f := newFixture(t, []string{b.URL}, fixtureOpts{})
 	resp := get(t, f.proxy.URL+"/", nil)
-	waitSubscribers(t, f.hub, "gone", 1)
+	testutil.WaitSubscribers(t, f.hub, "gone", 1)
 	resp.Body.Close() // drops the connection
-	waitSubscribers(t, f.hub, "gone", 0)
+	testutil.WaitSubscribers(t, f.hub, "gone", 0)
 }
 
 // A client that stops reading is disconnected; the others get everything.
 func TestSlowStreamClientDoesNotStallOthers(t *testing.T) {
-	b := streamBackend(t, "slow", nil)
+	b := testutil.StreamBackend(t, "slow", nil)
 	f := newFixture(t, []string{b.URL}, fixtureOpts{queueSize: 32, writeTimeout: 500 * time.Millisecond})
 
 	// The slow client: a raw socket that never reads after the request.
@@ -516,11 +479,11 @@ func TestSlowStreamClientDoesNotStallOthers(t *testing.T) {
 	}
 	defer conn.Close()
 	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	waitSubscribers(t, f.hub, "slow", 1)
+	testutil.WaitSubscribers(t, f.hub, "slow", 1)
 
 	fast := get(t, f.proxy.URL+"/", nil)
 	defer fast.Body.Close()
-	waitSubscribers(t, f.hub, "slow", 2)
+	testutil.WaitSubscribers(t, f.hub, "slow", 2)
 
 	chunk := strings.Repeat("z", 64*1024)
 	const n = 200 // 12.5 MiB: far more than socket buffers hold
@@ -550,7 +513,7 @@ func TestSlowStreamClientDoesNotStallOthers(t *testing.T) {
 	if got != n {
 		t.Fatalf("fast client got %d of %d chunks (%v)", got, n, readErr)
 	}
-	waitSubscribers(t, f.hub, "slow", 1) // the slow one was dropped
+	testutil.WaitSubscribers(t, f.hub, "slow", 1) // the slow one was dropped
 	if st := f.hub.Stats(); st.Slow < 1 {
 		t.Fatalf("slow subscribers counted: %d", st.Slow)
 	}
@@ -559,7 +522,7 @@ func TestSlowStreamClientDoesNotStallOthers(t *testing.T) {
 // HTTP/1.0 clients cannot take chunks, so their streams stay in the
 // goroutine-per-hold loop; the body simply ends when the stream closes.
 func TestStreamHoldHTTP10(t *testing.T) {
-	b := streamBackend(t, "old", nil)
+	b := testutil.StreamBackend(t, "old", nil)
 	f := newFixture(t, []string{b.URL}, fixtureOpts{})
 	conn, err := net.Dial("tcp", f.proxy.Listener.Addr().String())
 	if err != nil {
@@ -567,7 +530,7 @@ func TestStreamHoldHTTP10(t *testing.T) {
 	}
 	defer conn.Close()
 	io.WriteString(conn, "GET / HTTP/1.0\r\nHost: x\r\n\r\n")
-	waitSubscribers(t, f.hub, "old", 1)
+	testutil.WaitSubscribers(t, f.hub, "old", 1)
 	f.hub.Deliver([]grip.Item{streamItem("old", "data: 1\n\n")})
 	f.hub.Deliver([]grip.Item{{Channel: "old", HTTPStream: &grip.HTTPStreamFormat{Action: grip.ActionClose}}})
 	raw, err := io.ReadAll(conn)
@@ -578,11 +541,11 @@ func TestStreamHoldHTTP10(t *testing.T) {
 	if !strings.HasPrefix(head, "HTTP/1.0 200") || strings.Contains(head, "chunked") || body != ":held\n\ndata: 1\n\n" {
 		t.Fatalf("got %q", raw)
 	}
-	waitSubscribers(t, f.hub, "old", 0)
+	testutil.WaitSubscribers(t, f.hub, "old", 0)
 }
 
 func TestSmallChunkedBodyGetsContentLength(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Transfer-Encoding", "chunked")
 		io.WriteString(w, "small")
 	})

@@ -9,13 +9,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // slowBodyBackend is a backend that reads each request's body to the end
 // before answering "ok"; entered gets a value as each request arrives.
 func slowBodyBackend(t *testing.T) (url string, entered chan struct{}) {
 	entered = make(chan struct{}, 16)
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		entered <- struct{}{}
 		if _, err := io.Copy(io.Discard, r.Body); err != nil {
 			return
@@ -114,7 +116,7 @@ func TestSlowBodyTimesOutAndFreesItsBackendConnection(t *testing.T) {
 // once it is read, so a long response on the same connection and the
 // next request on it go through.
 func TestBodyDeadlineLiftedOnceBodyRead(t *testing.T) {
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.(http.Flusher).Flush()
 		time.Sleep(400 * time.Millisecond) // longer than the body deadline

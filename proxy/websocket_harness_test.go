@@ -261,12 +261,6 @@ func wsURL(f *fixture, path string) string {
 	return "ws" + strings.TrimPrefix(f.proxy.URL, "http") + path
 }
 
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // dialWS connects a client; it is dropped when the test ends.
 func dialWS(t *testing.T, ctx context.Context, f *fixture, path string, opts *websocket.DialOptions) (*websocket.Conn, *http.Response) {
 	t.Helper()

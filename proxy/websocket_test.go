@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // These tests drive WebSocket-over-HTTP sessions end to end: a real
@@ -31,7 +32,7 @@ func TestWebSocketHandshake(t *testing.T) {
 	open.Header.Set("Sec-WebSocket-Protocol", "chat")
 	b := newWSBackend(t, gripEcho(open, nil))
 	f := newWSFixture(t, b, Route{})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 
 	c, resp := dialWS(t, ctx, f, "/chat/room?x=1&y=%2F", &websocket.DialOptions{
 		Subprotocols: []string{"chat"},
@@ -129,7 +130,7 @@ func TestWebSocketRejection(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			b := newWSBackend(t, func(*wsReq) wsReply { return tc.reply })
 			f := newWSFixture(t, b, Route{})
-			c, resp, err := websocket.Dial(testCtx(t), wsURL(f, "/"), nil)
+			c, resp, err := websocket.Dial(testutil.Context(t), wsURL(f, "/"), nil)
 			if err == nil {
 				c.CloseNow()
 				t.Fatal("dial succeeded")
@@ -160,7 +161,7 @@ func TestWebSocketRejection(t *testing.T) {
 func TestWebSocketEchoInOrder(t *testing.T) {
 	b := newWSBackend(t, gripEcho(gripOpen(), nil))
 	f := newWSFixture(t, b, Route{})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/echo", nil)
 	cid := b.next(t).Header.Get("Connection-Id")
 
@@ -209,12 +210,12 @@ func TestWebSocketControlMessages(t *testing.T) {
 		"detach": {Events: []grip.WSEvent{wsControl(`{"type":"detach"}`), wsText("m:detached")}},
 	}))
 	f := newWSFixture(t, b, Route{})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/", nil)
 	b.next(t) // OPEN
 
 	// subscribe: published text and binary messages arrive as such.
-	waitSubscribers(t, f.hub, "c", 1)
+	testutil.WaitSubscribers(t, f.hub, "c", 1)
 	f.hub.Deliver([]grip.Item{
 		{Channel: "c", WSMessage: &grip.WSMessageFormat{Action: grip.ActionSend, Type: "text", Content: []byte("published")}},
 		{Channel: "c", WSMessage: &grip.WSMessageFormat{Action: grip.ActionSend, Type: "binary", Content: []byte{0xff, 0x00, 0x01}}},
@@ -243,7 +244,7 @@ func TestWebSocketControlMessages(t *testing.T) {
 	// unsubscribe: nothing published on c reaches the client any more.
 	write(t, ctx, c, websocket.MessageText, "unsub")
 	readMsg(t, ctx, c, websocket.MessageText, "unsubscribed")
-	waitSubscribers(t, f.hub, "c", 0)
+	testutil.WaitSubscribers(t, f.hub, "c", 0)
 	f.hub.Deliver([]grip.Item{{Channel: "c", WSMessage: &grip.WSMessageFormat{Action: grip.ActionSend, Type: "text", Content: []byte("lost")}}})
 	write(t, ctx, c, websocket.MessageText, "after unsubscribe")
 	readMsg(t, ctx, c, websocket.MessageText, "after unsubscribe")
@@ -265,7 +266,7 @@ func TestWebSocketUnprefixedAndNonGrip(t *testing.T) {
 		// Pushpin drops them; gripd delivers them as they are.
 		b := newWSBackend(t, gripEcho(gripOpen(wsText("plain"), wsText("m:prefixed"), wsText("m:m:twice")), nil))
 		f := newWSFixture(t, b, Route{})
-		ctx := testCtx(t)
+		ctx := testutil.Context(t)
 		c, _ := dialWS(t, ctx, f, "/", nil)
 		readMsg(t, ctx, c, websocket.MessageText, "plain")
 		readMsg(t, ctx, c, websocket.MessageText, "prefixed")
@@ -276,7 +277,7 @@ func TestWebSocketUnprefixedAndNonGrip(t *testing.T) {
 			wsControl(`{"type":"subscribe","channel":"nogrip"}`), wsText("m:hello"),
 		}}, nil))
 		f := newWSFixture(t, b, Route{})
-		ctx := testCtx(t)
+		ctx := testutil.Context(t)
 		c, _ := dialWS(t, ctx, f, "/", nil)
 		readMsg(t, ctx, c, websocket.MessageText, `c:{"type":"subscribe","channel":"nogrip"}`)
 		readMsg(t, ctx, c, websocket.MessageText, "m:hello")
@@ -292,7 +293,7 @@ func TestWebSocketClose(t *testing.T) {
 	t.Run("client closes", func(t *testing.T) {
 		b := newWSBackend(t, gripEcho(gripOpen(), nil))
 		f := newWSFixture(t, b, Route{})
-		ctx := testCtx(t)
+		ctx := testutil.Context(t)
 		c, _ := dialWS(t, ctx, f, "/", nil)
 		cid := b.next(t).Header.Get("Connection-Id")
 		if err := c.Close(4000, "client-bye"); err != nil {
@@ -310,7 +311,7 @@ func TestWebSocketClose(t *testing.T) {
 			"close me": {Events: []grip.WSEvent{wsText("m:bye"), {Type: grip.WSClose, Content: grip.WSCloseContent(4001, "server-bye")}}},
 		}))
 		f := newWSFixture(t, b, Route{})
-		ctx := testCtx(t)
+		ctx := testutil.Context(t)
 		c, _ := dialWS(t, ctx, f, "/", nil)
 		write(t, ctx, c, websocket.MessageText, "close me")
 		readMsg(t, ctx, c, websocket.MessageText, "bye")
@@ -320,10 +321,10 @@ func TestWebSocketClose(t *testing.T) {
 	t.Run("publish closes", func(t *testing.T) {
 		b := newWSBackend(t, gripEcho(gripOpen(wsControl(`{"type":"subscribe","channel":"c"}`)), nil))
 		f := newWSFixture(t, b, Route{})
-		ctx := testCtx(t)
+		ctx := testutil.Context(t)
 		c, _ := dialWS(t, ctx, f, "/", nil)
 		b.next(t) // OPEN
-		waitSubscribers(t, f.hub, "c", 1)
+		testutil.WaitSubscribers(t, f.hub, "c", 1)
 		f.hub.Deliver([]grip.Item{{Channel: "c", WSMessage: &grip.WSMessageFormat{Action: grip.ActionClose, Code: 4003, Reason: "pub-bye"}}})
 		readClose(t, ctx, c, 4003, "pub-bye")
 		if r := b.next(t); string(r.Body) != "CLOSE\r\n" {
@@ -338,7 +339,7 @@ func TestWebSocketClose(t *testing.T) {
 func TestWebSocketDrain(t *testing.T) {
 	b := newWSBackend(t, gripEcho(gripOpen(), nil))
 	f := newWSFixture(t, b, Route{})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/", nil)
 	cid := b.next(t).Header.Get("Connection-Id")
 	go f.hub.Drain(ctx, 0)
@@ -353,7 +354,7 @@ func TestWebSocketDrain(t *testing.T) {
 func TestWebSocketClientDisconnect(t *testing.T) {
 	b := newWSBackend(t, gripEcho(gripOpen(), nil))
 	f := newWSFixture(t, b, Route{})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/", nil)
 	cid := b.next(t).Header.Get("Connection-Id")
 	c.CloseNow() // no close frame: the TCP connection just goes
@@ -367,10 +368,10 @@ func TestWebSocketClientDisconnect(t *testing.T) {
 func TestWebSocketRefresh(t *testing.T) {
 	b := newWSBackend(t, gripEcho(gripOpen(wsControl(`{"type":"subscribe","channel":"c"}`)), nil))
 	f := newWSFixture(t, b, Route{})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	dialWS(t, ctx, f, "/", nil)
 	cid := b.next(t).Header.Get("Connection-Id")
-	waitSubscribers(t, f.hub, "c", 1)
+	testutil.WaitSubscribers(t, f.hub, "c", 1)
 	f.hub.Deliver([]grip.Item{{Channel: "c", WSMessage: &grip.WSMessageFormat{Action: grip.ActionRefresh}}})
 	r := b.next(t)
 	if len(r.Body) != 0 || r.Header.Get("Connection-Id") != cid || r.Method != http.MethodPost {
@@ -386,7 +387,7 @@ func TestWebSocketKeepAliveInterval(t *testing.T) {
 	open.Header.Set("Keep-Alive-Interval", "1")
 	b := newWSBackend(t, gripEcho(open, nil))
 	f := newWSFixture(t, b, Route{})
-	dialWS(t, testCtx(t), f, "/", nil)
+	dialWS(t, testutil.Context(t), f, "/", nil)
 	b.next(t) // OPEN
 	start := time.Now()
 	select {
@@ -409,7 +410,7 @@ func TestWebSocketBackendFailsAfterHandshake(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			b := newWSBackend(t, gripEcho(gripOpen(), map[string]wsReply{"fail": rep}))
 			f := newWSFixture(t, b, Route{})
-			ctx := testCtx(t)
+			ctx := testutil.Context(t)
 			c, _ := dialWS(t, ctx, f, "/", nil)
 			write(t, ctx, c, websocket.MessageText, "fail")
 			readClose(t, ctx, c, websocket.StatusInternalError, "backend error")
@@ -430,7 +431,7 @@ func TestWebSocketBackendRestartsWithinRetry(t *testing.T) {
 	}))
 	f := newWSFixture(t, b, Route{})
 	srv := f.proxy.Config.Handler.(*Server)
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/", nil)
 	cid := b.next(t).Header.Get("Connection-Id")
 
@@ -483,7 +484,7 @@ func TestWebSocketManyClients(t *testing.T) {
 	b := newWSBackend(t, gripEcho(gripOpen(wsControl(`{"type":"subscribe","channel":"many"}`)), nil))
 	f := newWSFixture(t, b, Route{})
 	srv := f.proxy.Config.Handler.(*Server)
-	// Not testCtx's 10 s: a thousand handshakes under -race on a busy
+	// Not testutil.Context's 10 s: a thousand handshakes under -race on a busy
 	// machine can take longer than that (the waits below bound each step).
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -560,7 +561,7 @@ func TestWebSocketPassthroughToWebSocketBackend(t *testing.T) {
 	for name, route := range map[string]Route{"no_grip": {NoGrip: true}, "grip": {}} {
 		t.Run(name, func(t *testing.T) {
 			gotUpgrade := make(chan string, 1)
-			b := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+			b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 				gotUpgrade <- r.Header.Get("Upgrade")
 				c, err := websocket.Accept(w, r, nil)
 				if err != nil {
@@ -578,7 +579,7 @@ func TestWebSocketPassthroughToWebSocketBackend(t *testing.T) {
 				}
 			})
 			f := newFixture(t, []string{b.URL}, fixtureOpts{route: route})
-			ctx := testCtx(t)
+			ctx := testutil.Context(t)
 			c, _ := dialWS(t, ctx, f, "/echo", nil)
 			if up := <-gotUpgrade; !strings.EqualFold(up, "websocket") {
 				t.Fatalf("backend got Upgrade %q", up)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // Regression tests for faults a review found: clients that stall, a
@@ -30,9 +31,9 @@ func TestWebSocketStalledClientIsDropped(t *testing.T) {
 	b := newWSBackend(t, gripEcho(gripOpen(wsControl(`{"type":"subscribe","channel":"c"}`)), nil))
 	route := Route{Backends: []Backend{{URL: mustURL(t, b.URL), OverHTTP: true}}}
 	f := newFixture(t, nil, fixtureOpts{route: route, queueSize: 4, writeTimeout: 500 * time.Millisecond})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	dialWS(t, ctx, f, "/", nil) // never reads
-	waitSubscribers(t, f.hub, "c", 1)
+	testutil.WaitSubscribers(t, f.hub, "c", 1)
 	big := bytes.Repeat([]byte("x"), 256<<10)
 	for range 64 { // 16 MiB: more than the socket buffers hold
 		f.hub.Deliver([]grip.Item{{Channel: "c", WSMessage: &grip.WSMessageFormat{Action: grip.ActionSend, Type: "text", Content: big}}})
@@ -46,9 +47,9 @@ func TestWebSocketUnansweredPingDropsClient(t *testing.T) {
 	b := newWSBackend(t, gripEcho(gripOpen(wsControl(`{"type":"subscribe","channel":"c"}`)), nil))
 	route := Route{Backends: []Backend{{URL: mustURL(t, b.URL), OverHTTP: true}}}
 	f := newFixture(t, nil, fixtureOpts{route: route, writeTimeout: 300 * time.Millisecond})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	dialWS(t, ctx, f, "/", nil) // never reads, so never answers the ping
-	waitSubscribers(t, f.hub, "c", 1)
+	testutil.WaitSubscribers(t, f.hub, "c", 1)
 	f.hub.Deliver([]grip.Item{{Channel: "c", WSMessage: &grip.WSMessageFormat{Action: grip.ActionSend, Type: "ping"}}})
 	waitNoSubscribers(t, f, 5*time.Second)
 }
@@ -57,9 +58,9 @@ func TestWebSocketUnansweredPingDropsClient(t *testing.T) {
 func TestWebSocketDetachedPublishClose(t *testing.T) {
 	b := newWSBackend(t, gripEcho(gripOpen(wsControl(`{"type":"subscribe","channel":"c"}`), wsControl(`{"type":"detach"}`)), nil))
 	f := newWSFixture(t, b, Route{})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/", nil)
-	waitSubscribers(t, f.hub, "c", 1)
+	testutil.WaitSubscribers(t, f.hub, "c", 1)
 	f.hub.Deliver([]grip.Item{{Channel: "c", WSMessage: &grip.WSMessageFormat{Action: grip.ActionClose, Code: 4003, Reason: "pub-bye"}}})
 	readClose(t, ctx, c, 4003, "pub-bye")
 }
@@ -68,7 +69,7 @@ func TestWebSocketDetachedPublishClose(t *testing.T) {
 // client's Host, not the first backend's.
 func TestFailoverRestoresClientHost(t *testing.T) {
 	got := make(chan string, 1)
-	b := newBackend(t, func(w http.ResponseWriter, r *http.Request) { got <- r.Host; io.WriteString(w, "ok") })
+	b := testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) { got <- r.Host; io.WriteString(w, "ok") })
 	route := Route{Backends: []Backend{{URL: mustURL(t, closedPortURL(t)), HostHeader: "first.internal"}, {URL: mustURL(t, b.URL)}}}
 	f := newFixture(t, nil, fixtureOpts{route: route})
 	readAll(t, get(t, f.proxy.URL+"/", map[string]string{"Host": "client.example"}))

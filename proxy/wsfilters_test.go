@@ -6,6 +6,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 func wsItem(channel, sender, content string) grip.Item {
@@ -22,10 +23,10 @@ func TestWebSocketFiltersReadSetMeta(t *testing.T) {
 		"rename": {Events: []grip.WSEvent{wsControl(`{"type":"set-meta","name":"user","value":"bob"}`), wsText("m:renamed")}},
 	}))
 	f := newWSFixture(t, b, Route{})
-	ctx := testCtx(t)
+	ctx := testutil.Context(t)
 	c, _ := dialWS(t, ctx, f, "/", nil)
 	b.next(t) // OPEN
-	waitSubscribers(t, f.hub, "plain", 1)
+	testutil.WaitSubscribers(t, f.hub, "plain", 1)
 
 	f.hub.Deliver([]grip.Item{
 		wsItem("room", "alice", "my own line"),

@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gripd/gripd/grip"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // A WebSocket backend that accepts the GRIP extension subscribes the
@@ -60,9 +61,9 @@ func TestPassthroughWebSocketWithGripExtension(t *testing.T) {
 	read("ready")
 	c.Write(ctx, websocket.MessageText, []byte("hi"))
 	read("echo hi")
-	waitSubscribers(t, f.hub, "pt", 1)
+	testutil.WaitSubscribers(t, f.hub, "pt", 1)
 	f.hub.Deliver([]grip.Item{{Channel: "pt", WSMessage: &grip.WSMessageFormat{Action: grip.ActionSend, Type: "text", Content: []byte("published")}}})
 	read("published")
 	c.Close(websocket.StatusNormalClosure, "")
-	waitSubscribers(t, f.hub, "pt", 0)
+	testutil.WaitSubscribers(t, f.hub, "pt", 0)
 }

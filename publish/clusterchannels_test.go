@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/gripd/gripd/handoff"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 func sortedByName(cs []handoff.ChannelCount) []handoff.ChannelCount {
@@ -19,16 +20,10 @@ func sortedByName(cs []handoff.ChannelCount) []handoff.ChannelCount {
 	return cs
 }
 
-func gatherCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // Every instance answers with its own counts; the asker sums them and
 // says how many answered.
 func TestClusterChannelsSumsInstances(t *testing.T) {
-	ns := startNATS(t)
+	ns := testutil.StartNATS(t)
 	a, hubA := newTestBroker(t, ns.ClientURL(), time.Minute)
 	_, hubB := newTestBroker(t, ns.ClientURL(), time.Minute)
 	odd := "a/b c%d.*>"
@@ -42,7 +37,7 @@ func TestClusterChannelsSumsInstances(t *testing.T) {
 	subscribe(hubB, handoff.KindResponse, "news")
 	subscribe(hubB, handoff.KindStream, "only-b")
 
-	got, err := a.ClusterChannels(gatherCtx(t), 2)
+	got, err := a.ClusterChannels(testutil.Context(t), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,14 +50,14 @@ func TestClusterChannelsSumsInstances(t *testing.T) {
 		t.Fatalf("ClusterChannels = %d instances %+v, want 2 and %+v", got.Instances, got.Channels, want)
 	}
 
-	one, err := a.ClusterChannel(gatherCtx(t), "news", 2)
+	one, err := a.ClusterChannel(testutil.Context(t), "news", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if one.Instances != 2 || !slices.Equal(one.Channels, want[1:2]) {
 		t.Fatalf("ClusterChannel(news) = %+v, want 2 instances and %+v", one, want[1])
 	}
-	none, err := a.ClusterChannel(gatherCtx(t), "nope", 2)
+	none, err := a.ClusterChannel(testutil.Context(t), "nope", 2)
 	if err != nil || none.Instances != 2 || len(none.Channels) != 0 {
 		t.Fatalf("ClusterChannel(nope) = %+v, %v; want 2 instances, no channel", none, err)
 	}
@@ -71,15 +66,7 @@ func TestClusterChannelsSumsInstances(t *testing.T) {
 // An instance with more channels than fit in one NATS message answers in
 // parts, and the asker puts them together.
 func TestClusterChannelsInParts(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true, MaxPayload: 1024})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(5 * time.Second) {
-		t.Fatal("NATS not ready")
-	}
-	t.Cleanup(ns.Shutdown)
+	ns := testutil.StartNATSWith(t, server.Options{MaxPayload: 1024})
 	b, hub := newTestBroker(t, ns.ClientURL(), time.Minute)
 	var want []handoff.ChannelCount
 	for i := range 40 {
@@ -91,7 +78,7 @@ func TestClusterChannelsInParts(t *testing.T) {
 	if parts := b.replyParts(hub.Channels(), int(b.nc.MaxPayload())-replyHeadroom); len(parts) < 3 {
 		t.Fatalf("%d parts; the test needs several", len(parts))
 	}
-	got, err := b.ClusterChannels(gatherCtx(t), 1)
+	got, err := b.ClusterChannels(testutil.Context(t), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +89,7 @@ func TestClusterChannelsInParts(t *testing.T) {
 
 // Without expect, gathering ends when the context does, with what came.
 func TestClusterChannelsUntilDeadline(t *testing.T) {
-	ns := startNATS(t)
+	ns := testutil.StartNATS(t)
 	b, hub := newTestBroker(t, ns.ClientURL(), time.Minute)
 	s := hub.Subscribe(handoff.KindStream, []string{"c"})
 	defer hub.Unsubscribe(s)
@@ -115,12 +102,12 @@ func TestClusterChannelsUntilDeadline(t *testing.T) {
 }
 
 func TestClusterChannelsWhileDisconnected(t *testing.T) {
-	ns := startNATS(t)
+	ns := testutil.StartNATS(t)
 	b, _ := newTestBroker(t, ns.ClientURL(), time.Minute)
 	ns.Shutdown()
 	ns.WaitForShutdown()
 	waitConnected(t, b, false)
-	if _, err := b.ClusterChannels(gatherCtx(t), 1); err == nil || !strings.Contains(err.Error(), "not connected") {
+	if _, err := b.ClusterChannels(testutil.Context(t), 1); err == nil || !strings.Contains(err.Error(), "not connected") {
 		t.Fatalf("err = %v, want not connected", err)
 	}
 }
@@ -128,52 +115,23 @@ func TestClusterChannelsWhileDisconnected(t *testing.T) {
 // waitConnected waits until the broker's connection is up (or down).
 func waitConnected(t *testing.T, b *NATSBroker, up bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for b.Connected() != up {
-		if time.Now().After(deadline) {
-			t.Fatalf("Connected() still %v", !up)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, fmt.Sprintf("Connected() to be %v", up), func() bool { return b.Connected() == up })
 }
 
 // A NATS restart counts as one reconnect.
 func TestNATSBrokerCountsReconnects(t *testing.T) {
-	opts := &server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true}
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(5 * time.Second) {
-		t.Fatal("NATS not ready")
-	}
-	t.Cleanup(ns.Shutdown)
+	ns := testutil.StartNATS(t)
 	b, _ := newTestBroker(t, ns.ClientURL(), time.Minute)
 	if n := b.Reconnects(); n != 0 {
 		t.Fatalf("Reconnects() = %d at start", n)
 	}
-	again := *opts
-	again.Port = ns.Addr().(*net.TCPAddr).Port
+	port := ns.Addr().(*net.TCPAddr).Port
 	ns.Shutdown()
 	ns.WaitForShutdown()
 	waitConnected(t, b, false)
 
-	ns2, err := server.NewServer(&again)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns2.Start()
-	t.Cleanup(ns2.Shutdown)
-	if !ns2.ReadyForConnections(5 * time.Second) {
-		t.Fatal("NATS not ready again")
-	}
+	testutil.StartNATSWith(t, server.Options{Port: port}) // the same address again
 	waitConnected(t, b, true)
-	deadline := time.Now().Add(5 * time.Second)
-	for b.Reconnects() != 1 { // the handler runs just after the connection is back
-		if time.Now().After(deadline) {
-			t.Fatalf("Reconnects() = %d, want 1", b.Reconnects())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// The handler runs just after the connection is back.
+	testutil.WaitFor(t, "Reconnects() to be 1", func() bool { return b.Reconnects() == 1 })
 }

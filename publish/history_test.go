@@ -10,6 +10,7 @@ import (
 
 	"github.com/gripd/gripd/grip"
 	"github.com/gripd/gripd/handoff"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 func idsOf(items []grip.Item) string {
@@ -20,13 +21,6 @@ func idsOf(items []grip.Item) string {
 	return strings.Join(s, ",")
 }
 
-func lookupCtx(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func TestHistoryAfter(t *testing.T) {
 	ns := startJetStream(t)
 	b, _, h := newHistoryBroker(t, ns.ClientURL(), HistoryConfig{})
@@ -35,7 +29,7 @@ func TestHistoryAfter(t *testing.T) {
 		mustPublish(t, b, idItem(channel, fmt.Sprint(i)))
 	}
 	mustPublish(t, b, idItem(channel, "3")) // a repeat: stored once
-	ctx := lookupCtx(t)
+	ctx := testutil.Context(t)
 
 	p, err := h.After(ctx, channel, "2", 100)
 	if err != nil {
@@ -90,7 +84,7 @@ func TestHistoryTrimsPerChannel(t *testing.T) {
 	for i := 1; i <= 6; i++ {
 		mustPublish(t, b, idItem("a", fmt.Sprint(i)), idItem("b", fmt.Sprint(i)))
 	}
-	ctx := lookupCtx(t)
+	ctx := testutil.Context(t)
 	for _, ch := range []string{"a", "b"} {
 		p, err := h.After(ctx, ch, "3", 100)
 		if err != nil || p.Found {
@@ -119,7 +113,7 @@ func TestHistoryAfterSearchesBack(t *testing.T) {
 			items = items[:0]
 		}
 	}
-	ctx := lookupCtx(t)
+	ctx := testutil.Context(t)
 	for _, from := range []int{1, 7, 250, 399} {
 		p, err := h.After(ctx, "a", fmt.Sprint(from), 1000)
 		if err != nil || !p.Found || len(p.Items) != 400-from {
@@ -149,7 +143,7 @@ func TestHistoryAfterStreamKeepsMoreThanConfig(t *testing.T) {
 		items = append(items, idItem("a", fmt.Sprint(i)))
 	}
 	mustPublish(t, b, items...)
-	ctx := lookupCtx(t)
+	ctx := testutil.Context(t)
 	// limit 20: this instance reads at most 2*(10+20) = 60 items a
 	// batch, less than the 64 items of the first window.
 	const limit = 20
@@ -190,7 +184,7 @@ func TestHistoryWalksCapped(t *testing.T) {
 	for i := 1; i <= 5; i++ {
 		mustPublish(t, b, idItem("a", fmt.Sprint(i)))
 	}
-	ctx := lookupCtx(t)
+	ctx := testutil.Context(t)
 	for range maxHistoryWalks {
 		h.walks <- struct{}{} // maxHistoryWalks walks in flight
 	}

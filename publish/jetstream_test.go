@@ -13,23 +13,14 @@ import (
 
 	"github.com/gripd/gripd/grip"
 	"github.com/gripd/gripd/handoff"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // startJetStream starts an embedded NATS server with JetStream on a
 // random port, storing in a temporary directory.
 func startJetStream(t testing.TB) *server.Server {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true,
-		JetStream: true, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	return s
+	return testutil.StartNATSWith(t, server.Options{JetStream: true, StoreDir: t.TempDir()})
 }
 
 // newHistoryBroker is an instance with history on: its broker, hub and
@@ -163,7 +154,7 @@ func TestHistoryPublishIsExactlyOnce(t *testing.T) {
 }
 
 func TestEnableHistoryWithoutJetStream(t *testing.T) {
-	ns := startNATS(t)
+	ns := testutil.StartNATS(t)
 	hub := handoff.NewHub(handoff.Config{})
 	defer hub.Close()
 	b, err := NewNATSBroker(NATSConfig{URL: ns.ClientURL()}, hub, zerolog.Nop())

@@ -5,27 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
 	"github.com/gripd/gripd/grip"
 	"github.com/gripd/gripd/handoff"
+	"github.com/gripd/gripd/internal/testutil"
 )
-
-func startNATS(t *testing.T) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(5 * time.Second) {
-		t.Fatal("NATS not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	return s
-}
 
 func newTestBroker(t *testing.T, url string, linger time.Duration) (*NATSBroker, *handoff.Hub) {
 	t.Helper()
@@ -56,7 +42,7 @@ func recvItem(t *testing.T, sub *handoff.Subscriber) *grip.Item {
 // An item published through any instance reaches the subscribers of every
 // instance exactly once, in publish order.
 func TestNATSBrokerFanOut(t *testing.T) {
-	ns := startNATS(t)
+	ns := testutil.StartNATS(t)
 	a, hubA := newTestBroker(t, ns.ClientURL(), time.Minute)
 	b, hubB := newTestBroker(t, ns.ClientURL(), time.Minute)
 	channel := "room.1 *>" // needs the encoded subject form
@@ -89,7 +75,7 @@ func TestNATSBrokerFanOut(t *testing.T) {
 // The publish subject takes a whole publish body; one instance of the
 // queue group handles it, so it is delivered once.
 func TestNATSBrokerDirectPublish(t *testing.T) {
-	ns := startNATS(t)
+	ns := testutil.StartNATS(t)
 	_, hubA := newTestBroker(t, ns.ClientURL(), time.Minute)
 	_, _ = newTestBroker(t, ns.ClientURL(), time.Minute)
 	sub := hubA.Subscribe(handoff.KindStream, []string{"news"})
@@ -123,7 +109,7 @@ func TestNATSBrokerDirectPublish(t *testing.T) {
 // An instance is subscribed to a channel's subject only while it has
 // subscribers for it, plus the linger.
 func TestNATSBrokerInterest(t *testing.T) {
-	ns := startNATS(t)
+	ns := testutil.StartNATS(t)
 	b, hub := newTestBroker(t, ns.ClientURL(), 50*time.Millisecond)
 	if n := b.NATSSubscriptions(); n != 0 {
 		t.Fatalf("%d subscriptions before any client", n)
@@ -140,30 +126,18 @@ func TestNATSBrokerInterest(t *testing.T) {
 	}
 	// A client back within the linger keeps the subscription.
 	s3 := hub.Subscribe(handoff.KindStream, []string{"x"})
-	deadline := time.Now().Add(5 * time.Second)
-	for b.NATSSubscriptions() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d subscriptions after the linger, want 1", b.NATSSubscriptions())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "one subscription left after the linger", func() bool { return b.NATSSubscriptions() == 1 })
 	hub.Unsubscribe(s3)
 }
 
 // With NATS gone, a publish fails (the control API answers 503) instead
 // of being acknowledged and lost.
 func TestNATSBrokerPublishFailsWhileDisconnected(t *testing.T) {
-	ns := startNATS(t)
+	ns := testutil.StartNATS(t)
 	b, _ := newTestBroker(t, ns.ClientURL(), time.Minute)
 	ns.Shutdown()
 	ns.WaitForShutdown()
-	deadline := time.Now().Add(5 * time.Second)
-	for b.Connected() {
-		if time.Now().After(deadline) {
-			t.Fatal("still connected")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "the broker to see NATS gone", func() bool { return !b.Connected() })
 	if err := b.Publish(context.Background(), []grip.Item{streamItem("c", "x")}); err == nil {
 		t.Fatal("publish acknowledged while NATS is down")
 	}
@@ -173,7 +147,7 @@ func TestNATSBrokerPublishFailsWhileDisconnected(t *testing.T) {
 // instance of a fleet puts the same items in the same order and drops
 // the same repeats.
 func TestNATSBrokerSequencingAgreesAcrossInstances(t *testing.T) {
-	ns := startNATS(t)
+	ns := testutil.StartNATS(t)
 	a, hubA := newTestBroker(t, ns.ClientURL(), time.Minute)
 	_, hubB := newTestBroker(t, ns.ClientURL(), time.Minute)
 	subA := hubA.Subscribe(handoff.KindStream, []string{"seq"})

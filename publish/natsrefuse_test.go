@@ -13,13 +13,14 @@ import (
 
 	"github.com/gripd/gripd/grip"
 	"github.com/gripd/gripd/handoff"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // An item put straight on <prefix>.ch.<token> whose channel field names
 // another channel is refused and counted: NATS permissions are written
 // for subjects, so the subject must be the item's channel.
 func TestNATSItemWhoseChannelIsNotItsSubjectIsRefused(t *testing.T) {
-	ns := startNATS(t)
+	ns := testutil.StartNATS(t)
 	b, hub := newTestBroker(t, ns.ClientURL(), time.Minute)
 	sub := hub.Subscribe(handoff.KindStream, []string{"open"})
 	defer hub.Unsubscribe(sub)
@@ -54,7 +55,7 @@ func TestNATSItemWhoseChannelIsNotItsSubjectIsRefused(t *testing.T) {
 // A publish body on <prefix>.publish larger than the control API's limit
 // is refused before it is parsed, with the control API's words.
 func TestNATSPublishBodyOverLimitIsRefused(t *testing.T) {
-	ns := startNATS(t)
+	ns := testutil.StartNATS(t)
 	b, _ := newTestBroker(t, ns.ClientURL(), time.Minute)
 	nc, err := nats.Connect(ns.ClientURL())
 	if err != nil {
@@ -86,17 +87,7 @@ func TestNATSBrokerCredentials(t *testing.T) {
 		{"token", server.Options{Authorization: "tok"}, NATSConfig{Token: "tok"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := tc.opts
-			opts.Host, opts.Port, opts.NoSigs, opts.NoLog = "127.0.0.1", -1, true, true
-			ns, err := server.NewServer(&opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			go ns.Start()
-			defer ns.Shutdown()
-			if !ns.ReadyForConnections(5 * time.Second) {
-				t.Fatal("NATS not ready")
-			}
+			ns := testutil.StartNATSWith(t, tc.opts)
 			hub := handoff.NewHub(handoff.Config{})
 			defer hub.Close()
 			cfg := tc.cfg

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gripd/gripd/grip"
 	"github.com/gripd/gripd/handoff"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // recoveringBroker is a recordingBroker that can also recover.
@@ -78,7 +79,7 @@ func TestLocalBrokerRecover(t *testing.T) {
 
 // A recover on one instance's control API reaches every instance.
 func TestNATSBrokerRecoverReachesEveryInstance(t *testing.T) {
-	ns := startNATS(t)
+	ns := testutil.StartNATS(t)
 	a, _ := newTestBroker(t, ns.ClientURL(), time.Minute)
 	_, hubB := newTestBroker(t, ns.ClientURL(), time.Minute)
 	held := hubB.SubscribeHold(handoff.KindResponse, handoff.HoldSpec{Channels: []grip.Channel{{Name: "c"}}, Recoverable: true})
@@ -93,7 +94,7 @@ func TestNATSBrokerRecoverReachesEveryInstance(t *testing.T) {
 // forgets the channel's last id: items it then missed must not make the
 // next ones wait.
 func TestNATSBrokerForgetsChannelsItStopsReceiving(t *testing.T) {
-	ns := startNATS(t)
+	ns := testutil.StartNATS(t)
 	b, hub := newTestBroker(t, ns.ClientURL(), 10*time.Millisecond)
 	sub := hub.Subscribe(handoff.KindStream, []string{"c"})
 	if err := b.Publish(context.Background(), []grip.Item{{Channel: "c", ID: "1", HTTPStream: &grip.HTTPStreamFormat{Action: grip.ActionSend}}}); err != nil {
@@ -104,13 +105,7 @@ func TestNATSBrokerForgetsChannelsItStopsReceiving(t *testing.T) {
 		t.Fatalf("LastID = %q, %v; want 1", id, ok)
 	}
 	hub.Unsubscribe(sub)
-	deadline := time.Now().Add(5 * time.Second)
-	for b.NATSSubscriptions() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("still subscribed after the linger")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "the NATS unsubscribe after the linger", func() bool { return b.NATSSubscriptions() == 0 })
 	if id, ok := hub.LastID("c"); ok {
 		t.Fatalf("LastID = %q after the NATS unsubscribe, want none", id)
 	}

@@ -5,12 +5,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/rs/zerolog"
 
 	"github.com/gripd/gripd/handoff"
+	"github.com/gripd/gripd/internal/testutil"
 	"github.com/gripd/gripd/publish"
 )
 
@@ -170,15 +169,7 @@ func TestChannelsClusterScopeWithoutNATS(t *testing.T) {
 
 // Two instances on one NATS: either one's admin listener sums both.
 func TestChannelsClusterScope(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(5 * time.Second) {
-		t.Fatal("NATS not ready")
-	}
+	ns := testutil.StartNATS(t)
 	instance := func() (*handoff.Hub, *Handler) {
 		hub := handoff.NewHub(handoff.Config{})
 		nb, err := publish.NewNATSBroker(publish.NATSConfig{URL: ns.ClientURL()}, hub, zerolog.Nop())

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gripd/gripd/grip"
 	"github.com/gripd/gripd/handoff"
+	"github.com/gripd/gripd/internal/testutil"
 	"github.com/gripd/gripd/proxy"
 )
 
@@ -216,8 +217,7 @@ func proxyFixture(t *testing.T, f *adminFixture, route proxy.Route) *httptest.Se
 // newBackend starts a backend; backendURL is its URL for a proxy.Backend.
 func newBackend(t *testing.T, h http.HandlerFunc) (b *httptest.Server, backendURL *url.URL) {
 	t.Helper()
-	b = httptest.NewServer(h)
-	t.Cleanup(func() { b.CloseClientConnections(); b.Close() })
+	b = testutil.Backend(t, h)
 	u, err := url.Parse(b.URL)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/gripd/gripd/grip"
 	"github.com/gripd/gripd/internal/config"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // failAfter bounds every wait in these tests; passing runs take far less.
@@ -138,7 +138,7 @@ func (td *testDaemon) awaitReload(t *testing.T) bool {
 // stream on channel "news" and /poll as a long-poll on channel "news".
 func backend(t *testing.T, name string) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return testutil.Backend(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/stream":
 			w.Header().Set("Grip-Hold", "stream")
@@ -152,9 +152,7 @@ func backend(t *testing.T, name string) *httptest.Server {
 		default:
 			io.WriteString(w, name+"\n")
 		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+	})
 }
 
 func getBody(t *testing.T, url string) string {
@@ -169,31 +167,11 @@ func getBody(t *testing.T, url string) string {
 }
 
 // openStream starts a held stream and reads its initial body line.
-func openStream(t *testing.T, url string) (*bufio.Reader, func()) {
+func openStream(t *testing.T, url string) (*testutil.Stream, func()) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := bufio.NewReader(resp.Body)
-	readLine(t, r)
-	return r, func() { resp.Body.Close() }
-}
-
-func readLine(t *testing.T, r *bufio.Reader) string {
-	t.Helper()
-	line := make(chan string, 1)
-	go func() {
-		s, _ := r.ReadString('\n')
-		line <- s
-	}()
-	select {
-	case s := <-line:
-		return s
-	case <-time.After(failAfter):
-		t.Fatal("no line from the stream")
-		return ""
-	}
+	s := testutil.OpenStream(t, url, nil)
+	s.ReadLine()
+	return s, s.Close
 }
 
 func TestReloadBadFileKeepsServingOldRoutes(t *testing.T) {
@@ -234,7 +212,7 @@ func TestReloadReroutesWhileHeldStreamKeepsReceiving(t *testing.T) {
 		t.Errorf("after the reload GET / = %q, want %q", got, "B\n")
 	}
 	td.publish(t, "news", "after the reload\n")
-	if got := readLine(t, stream); got != "after the reload\n" {
+	if got := stream.ReadLine(); got != "after the reload\n" {
 		t.Errorf("held stream got %q after the reload", got)
 	}
 }
@@ -362,9 +340,7 @@ func TestDrainEndsHeldConnections(t *testing.T) {
 		resp.Body.Close()
 		poll <- string(b)
 	}()
-	for td.d.hub.Stats().Subscribers < 2 { // both held
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "both held", func() bool { return td.d.hub.Stats().Subscribers >= 2 })
 	if m := getBody(t, td.admin("/metrics")); !strings.Contains(m, "\ngripd_client_connections 2\n") {
 		t.Errorf("/metrics does not count the two held clients:\n%s", grepLines(m, "gripd_client_connections"))
 	}
@@ -374,17 +350,12 @@ func TestDrainEndsHeldConnections(t *testing.T) {
 	}
 
 	td.signals <- syscall.SIGTERM
-	for deadline := time.Now().Add(failAfter); readyz(t, readyURL) != http.StatusServiceUnavailable; {
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz never failed")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "/readyz to fail once draining", func() bool { return readyz(t, readyURL) == http.StatusServiceUnavailable })
 	if conn, err := net.Dial("tcp", td.d.ClientAddr().String()); err == nil {
 		conn.Close()
 		t.Error("the client listener still accepts while draining")
 	}
-	rest, _ := io.ReadAll(stream) // a clean end: no error from the chunked reader
+	rest, _ := stream.ReadRest() // a clean end: no error from the chunked reader
 	if len(rest) != 0 {
 		t.Errorf("stream got %q at its end, want nothing", rest)
 	}
@@ -419,7 +390,7 @@ func TestDrainSecondSignalEndsAtOnce(t *testing.T) {
 	case <-time.After(failAfter):
 		t.Fatal("gripd did not exit on the second signal")
 	}
-	_, _ = io.ReadAll(stream) // ends: gripd is gone
+	_, _ = stream.ReadRest() // ends: gripd is gone
 }
 
 // grepLines returns the lines of text that contain s.

@@ -5,6 +5,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // TestDrainEndsWhenTheLastClientHasLeft: with an hour-long drain window,
@@ -16,12 +18,7 @@ func TestDrainEndsWhenTheLastClientHasLeft(t *testing.T) {
 	_, closeStream := openStream(t, td.url("/stream"))
 	readyURL := td.admin("/readyz")
 	td.signals <- syscall.SIGTERM
-	for deadline := time.Now().Add(failAfter); readyz(t, readyURL) != http.StatusServiceUnavailable; {
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz never failed")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "/readyz to fail once draining", func() bool { return readyz(t, readyURL) == http.StatusServiceUnavailable })
 	closeStream() // the client leaves on its own
 	select {
 	case err := <-td.done:

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/gripd/gripd/internal/config"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // embeddedAuthYAML runs the embedded server with a publisher, an instance
@@ -42,7 +43,7 @@ func natsErrors(t *testing.T, url string, opts ...nats.Option) (*nats.Conn, chan
 }
 
 func TestEmbeddedNATSRefusesUnauthenticatedClient(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	startTestDaemon(t, daemonYAML(embeddedAuthYAML(addr), backend(t, "A").URL))
 	for _, opts := range [][]nats.Option{nil, {nats.UserInfo("pub", "wrong")}} {
 		nc, err := nats.Connect("nats://"+addr, opts...)
@@ -60,7 +61,7 @@ func TestEmbeddedNATSRefusesUnauthenticatedClient(t *testing.T) {
 // reads no channel, asks no recover and lists no channels; an instance
 // user reads items; a system user reaches the system account.
 func TestEmbeddedNATSPublisherCannotSubscribeToItems(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	td := startTestDaemon(t, daemonYAML(embeddedAuthYAML(addr), backend(t, "A").URL))
 	url := "nats://" + addr
 
@@ -101,7 +102,7 @@ func TestEmbeddedNATSPublisherCannotSubscribeToItems(t *testing.T) {
 	if string(msg.Data) != "Published" {
 		t.Fatalf("publish answered %q", msg.Data)
 	}
-	if got := readLine(t, stream); got != "via NATS\n" {
+	if got := stream.ReadLine(); got != "via NATS\n" {
 		t.Fatalf("client got %q", got)
 	}
 	if _, err := seen.NextMsg(failAfter); err != nil {
@@ -117,7 +118,7 @@ func TestEmbeddedNATSPublisherCannotSubscribeToItems(t *testing.T) {
 // The embedded server's max_payload keeps bodies far over the publish
 // limit out; one just over the limit is refused by gripd.
 func TestEmbeddedNATSPublishBodyLimit(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	startTestDaemon(t, daemonYAML(embeddedAuthYAML(addr), backend(t, "A").URL))
 	pub, _ := natsErrors(t, "nats://"+addr, nats.UserInfo("pub", "pub-secret"))
 	if max := pub.MaxPayload(); max > 2_000_000 {
@@ -183,7 +184,7 @@ func TestEmbeddedNATSClusterRoutesCarryCredentials(t *testing.T) {
 // gripd's own in-process connection needs none.
 func TestEmbeddedNATSClientTLS(t *testing.T) {
 	certs := writeTestCerts(t)
-	addr := freeAddr(t)
+	addr := testutil.FreeAddr(t)
 	td := startTestDaemon(t, daemonYAML(fmt.Sprintf(`nats:
   embedded:
     listen: %q
@@ -198,7 +199,7 @@ func TestEmbeddedNATSClientTLS(t *testing.T) {
 	stream, closeStream := openStream(t, td.url("/stream"))
 	defer closeStream()
 	td.publish(t, "news", "via control API\n") // gripd's own connection
-	if got := readLine(t, stream); got != "via control API\n" {
+	if got := stream.ReadLine(); got != "via control API\n" {
 		t.Fatalf("client got %q", got)
 	}
 	msg, err := pub.Request("gripd.publish", []byte(`{"items":[{"channel":"news","formats":{"http-stream":{"content":"via TLS\n"}}}]}`), failAfter)
@@ -208,7 +209,7 @@ func TestEmbeddedNATSClientTLS(t *testing.T) {
 	if string(msg.Data) != "Published" {
 		t.Fatalf("publish over TLS answered %q", msg.Data)
 	}
-	if got := readLine(t, stream); got != "via TLS\n" {
+	if got := stream.ReadLine(); got != "via TLS\n" {
 		t.Fatalf("client got %q", got)
 	}
 }

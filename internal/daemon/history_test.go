@@ -1,10 +1,8 @@
 package daemon
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/gripd/gripd/internal/config"
+	"github.com/gripd/gripd/internal/testutil"
 )
 
 // History without NATS is a start-up error that says what to set.
@@ -38,28 +37,17 @@ func TestHistoryNeedsNATS(t *testing.T) {
 	}
 }
 
-// freeAddr returns a loopback address nothing listens on now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // With history on and NATS embedded, a client that comes back with
 // Last-Event-ID gets what it missed, then live items; the temporary
 // store goes when gripd does.
 func TestHistoryResumeEmbedded(t *testing.T) {
-	testHistoryResumeEmbedded(t, fmt.Sprintf("history: {enabled: true}\nnats: {embedded: {listen: %q}}", freeAddr(t)))
+	testHistoryResumeEmbedded(t, fmt.Sprintf("history: {enabled: true}\nnats: {embedded: {listen: %q}}", testutil.FreeAddr(t)))
 }
 
 // The same with users on the embedded server: JetStream works for gripd's
 // own connection when the server asks for credentials.
 func TestHistoryResumeEmbeddedWithNATSAuth(t *testing.T) {
-	testHistoryResumeEmbedded(t, "history: {enabled: true}\n"+embeddedAuthYAML(freeAddr(t)))
+	testHistoryResumeEmbedded(t, "history: {enabled: true}\n"+embeddedAuthYAML(testutil.FreeAddr(t)))
 }
 
 func testHistoryResumeEmbedded(t *testing.T, extra string) {
@@ -70,34 +58,24 @@ func testHistoryResumeEmbedded(t *testing.T, extra string) {
 	for i := 1; i <= 3; i++ {
 		td.publishID(t, "news", fmt.Sprint(i))
 	}
-	req, err := http.NewRequest("GET", td.url("/stream"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Last-Event-ID", "1")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	r := bufio.NewReader(resp.Body)
-	if got := readLine(t, r); got != "hello from a\n" {
+	r := testutil.OpenStream(t, td.url("/stream"), http.Header{"Last-Event-ID": {"1"}})
+	if got := r.ReadLine(); got != "hello from a\n" {
 		t.Fatalf("initial body %q", got)
 	}
 	for _, want := range []string{"event 2\n", "event 3\n"} {
-		if got := readLine(t, r); got != want {
+		if got := r.ReadLine(); got != want {
 			t.Fatalf("got %q, want %q", got, want)
 		}
 	}
 	td.publishID(t, "news", "3") // a retry: delivered once
 	td.publishID(t, "news", "4")
-	if got := readLine(t, r); got != "event 4\n" {
+	if got := r.ReadLine(); got != "event 4\n" {
 		t.Fatalf("got %q, want event 4", got)
 	}
 	if dirs, _ := os.ReadDir(tmp); len(dirs) != 1 || !strings.HasPrefix(dirs[0].Name(), "gripd-nats-") {
 		t.Fatalf("temporary dir holds %v, want the JetStream store", dirs)
 	}
-	resp.Body.Close()
+	r.Close()
 	td.signals <- syscall.SIGTERM
 	td.signals <- syscall.SIGTERM
 	select {
@@ -160,8 +138,8 @@ func TestHistoryEmbeddedClusterWithNATSAuthAndTLS(t *testing.T) {
 
 func testHistoryEmbeddedCluster(t *testing.T, natsYAML func(i int, listen, cluster []string) string) {
 	b := backend(t, "a")
-	listen := []string{freeAddr(t), freeAddr(t)}
-	cluster := []string{freeAddr(t), freeAddr(t)}
+	listen := []string{testutil.FreeAddr(t), testutil.FreeAddr(t)}
+	cluster := []string{testutil.FreeAddr(t), testutil.FreeAddr(t)}
 	type started struct {
 		i   int
 		td  *testDaemon
@@ -217,19 +195,9 @@ func testHistoryEmbeddedCluster(t *testing.T, natsYAML func(i int, listen, clust
 	for i := 1; i <= 3; i++ {
 		tds[0].publishID(t, "news", fmt.Sprint(i))
 	}
-	req, err := http.NewRequest("GET", tds[1].url("/stream"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Last-Event-ID", "1")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	r := bufio.NewReader(resp.Body)
+	r := testutil.OpenStream(t, tds[1].url("/stream"), http.Header{"Last-Event-ID": {"1"}})
 	for _, want := range []string{"hello from a\n", "event 2\n", "event 3\n"} {
-		if got := readLine(t, r); got != want {
+		if got := r.ReadLine(); got != want {
 			t.Fatalf("got %q, want %q", got, want)
 		}
 	}

@@ -1,0 +1,9 @@
+package testutil
+
+import (
+	"testing"
+
+	"github.com/gripd/gripd/internal/leakcheck"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }
