@@ -22,22 +22,30 @@ func closeUnread(h http.Handler) http.Handler {
 		body := &eofBody{ReadCloser: orig}
 		r.Body = body
 		h.ServeHTTP(&unreadGuard{ResponseWriter: w, body: body}, r)
-		// net/http looks at the request's own body type after the handler
-		// to decide how to close: with it back, an answer given over a
-		// large unread body closes gracefully (FIN, then a pause before the
-		// close), so the client reads the answer instead of a reset while
-		// it is still sending. What it still reads of a small unread body
-		// is bounded in time.
+		// An answer given over an unread body: the client may still be
+		// sending it. Closing with it unread makes the kernel send a reset,
+		// which can destroy the answer before the client reads it (Node's
+		// http client fails the request then), and net/http's own graceful
+		// close does not happen when the client asked for "Connection:
+		// close". So the answer goes out first, then what is left of the
+		// body is read and dropped, bounded in time and size, before
+		// net/http closes.
 		r.Body = orig
 		if !body.eof {
-			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(unreadBodyGrace))
+			rc := http.NewResponseController(w)
+			_ = rc.Flush()
+			_ = rc.SetReadDeadline(time.Now().Add(unreadBodyGrace))
+			_, _ = io.CopyN(io.Discard, orig, unreadBodyDrain)
 		}
 	})
 }
 
-// unreadBodyGrace bounds how long net/http may read the rest of a small
-// body nobody wanted, after the answer went out.
-const unreadBodyGrace = time.Second
+// unreadBodyGrace and unreadBodyDrain bound how long, and how much of, a
+// body nobody wanted is read after the answer went out.
+const (
+	unreadBodyGrace = time.Second
+	unreadBodyDrain = 4 << 20
+)
 
 // eofBody records whether a body was read to its end.
 type eofBody struct {
